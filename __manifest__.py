@@ -1,0 +1,21 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+{
+    "name": "POS CRM.COM Rewards",
+    "summary": "Identify customers, award and redeem CRM.COM Rewards at the Point of Sale",
+    "version": "18.0.1.0.0",
+    "category": "Sales/Point of Sale",
+    "author": "pos_crmcom_rewards developers",
+    "license": "LGPL-3",
+    "depends": ["point_of_sale"],
+    "external_dependencies": {"python": ["requests"]},
+    "data": [
+        "security/ir.model.access.csv",
+    ],
+    "assets": {
+        "web.assets_tests": [
+            "pos_crmcom_rewards/static/tests/tours/**/*",
+        ],
+    },
+    "installable": True,
+    "application": False,
+}

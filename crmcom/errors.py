@@ -1,0 +1,70 @@
+"""The client's error hierarchy.
+
+Every error says whether CRM.COM may have applied the request (``maybe_applied``):
+``False`` means it certainly did not (the caller may send it again), ``True`` means
+the outcome is unknown (the caller must look it up before sending it again).
+"""
+
+
+class CrmcomError(Exception):
+    """Base class of every error raised by the CRM.COM client."""
+
+    maybe_applied = False
+
+    def __init__(self, message, *, operation=None, maybe_applied=None):
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        if maybe_applied is not None:
+            self.maybe_applied = maybe_applied
+
+    def __str__(self):
+        return self.message
+
+
+class CrmcomConfigurationError(CrmcomError):
+    """The client was given settings it cannot work with (nothing was sent)."""
+
+
+class CrmcomApiError(CrmcomError):
+    """CRM.COM answered with a status other than OK: the request was refused."""
+
+    def __init__(self, code, message="", description="", *, operation=None):
+        self.code = code or "UNKNOWN"
+        self.api_message = message or ""
+        self.description = description or ""
+        text = self.api_message or self.description or self.code
+        if self.description and self.description != text:
+            text = f"{text} ({self.description})"
+        super().__init__(
+            f"CRM.COM refused {operation or 'the request'}: [{self.code}] {text}",
+            operation=operation,
+            maybe_applied=False,
+        )
+
+
+class CrmcomAuthenticationError(CrmcomApiError):
+    """CRM.COM refused the credentials, or a fresh token was refused again."""
+
+
+class CrmcomTransportError(CrmcomError):
+    """No usable answer came back over the network."""
+
+
+class CrmcomConnectionError(CrmcomTransportError):
+    """The connection failed: refused or unreachable (not sent), or broken after the
+    request was sent (``maybe_applied``)."""
+
+
+class CrmcomTimeoutError(CrmcomTransportError):
+    """No answer in time: a connect time-out was never sent, a read time-out may have
+    been applied."""
+
+
+class CrmcomProtocolError(CrmcomError):
+    """The server answered, but not as CRM.COM does (not JSON, no status envelope,
+    an HTTP error page): the host may not be a CRM.COM server at all."""
+
+    def __init__(self, message, *, operation=None, maybe_applied=None, http_status=None):
+        super().__init__(message, operation=operation, maybe_applied=maybe_applied)
+        self.http_status = http_status
