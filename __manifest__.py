@@ -10,6 +10,13 @@
     "external_dependencies": {"python": ["requests"]},
     "data": [
         "security/ir.model.access.csv",
+        "security/crmcom_security.xml",
+        "data/crmcom_data.xml",
+        "views/crmcom_call_log_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/res_partner_views.xml",
+        "views/pos_order_views.xml",
+        "views/product_template_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

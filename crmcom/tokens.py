@@ -22,17 +22,23 @@ def credentials_key(*parts):
     return digest.hexdigest()
 
 
-def jwt_expiry(token):
-    """The ``exp`` claim of a JWT token, or None for opaque tokens."""
+def jwt_claims(token):
+    """The claims of a JWT token (R12+: ``org``, ``usr``, ``oun``, ``exp``…), or {}
+    for opaque tokens. Read for display and expiry only, never trusted."""
     parts = token.split(".") if isinstance(token, str) else []
     if len(parts) != 3:
-        return None
+        return {}
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwt_expiry(token):
+    """The ``exp`` claim of a JWT token, or None for opaque tokens."""
+    exp = jwt_claims(token).get("exp")
     return float(exp) if isinstance(exp, int | float) else None
 
 

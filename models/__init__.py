@@ -1,1 +1,10 @@
-
+from . import crmcom_access_token
+from . import crmcom_call_log
+from . import crmcom_rewards
+from . import pos_config
+from . import pos_order
+from . import product_product
+from . import product_template
+from . import res_company
+from . import res_config_settings
+from . import res_partner

@@ -1,0 +1,23 @@
+from odoo import fields, models
+
+
+class CrmcomAccessToken(models.Model):
+    """A CRM.COM access token (card, phone, e-mail, app code) known to identify a
+    customer: the till finds the Odoo customer by it without asking CRM.COM twice."""
+
+    _name = "crmcom.access.token"
+    _description = "CRM.COM Access Token"
+    _rec_name = "code"
+    _order = "last_used desc, id desc"
+
+    code = fields.Char(required=True, index=True)
+    partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade", index=True)
+    last_used = fields.Datetime(default=fields.Datetime.now)
+
+    _sql_constraints = [
+        (
+            "code_uniq",
+            "unique(code)",
+            "A CRM.COM access token identifies one customer only.",
+        )
+    ]

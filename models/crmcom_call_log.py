@@ -1,0 +1,67 @@
+import json
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+
+class CrmcomCallLog(models.Model):
+    """One CRM.COM call: what was asked, what came back, how long it took.
+
+    Bodies are stored with secrets already removed by the client."""
+
+    _name = "crmcom.call.log"
+    _description = "CRM.COM Call Log"
+    _order = "id desc"
+    _rec_name = "operation"
+
+    operation = fields.Char(required=True, readonly=True, index=True)
+    http_method = fields.Char(string="Method", readonly=True)
+    duration_ms = fields.Float(string="Duration (ms)", readonly=True, digits=(16, 1))
+    outcome = fields.Char(readonly=True, index=True, help="OK or the error code")
+    success = fields.Boolean(readonly=True, index=True)
+    http_status = fields.Integer(string="HTTP Status", readonly=True)
+    error_message = fields.Text(readonly=True)
+    request_body = fields.Text(readonly=True)
+    response_body = fields.Text(readonly=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, readonly=True, index=True, default=lambda self: self.env.company
+    )
+    pos_order_id = fields.Many2one("pos.order", readonly=True, index="btree_not_null", ondelete="set null")
+    partner_id = fields.Many2one("res.partner", readonly=True, index="btree_not_null", ondelete="set null")
+
+    @api.model
+    def _record_call(self, record, *, company, order=None, partner=None):
+        """Store a crmcom.CallRecord (its bodies are already redacted)."""
+        return self.sudo().create(
+            {
+                "operation": record.operation,
+                "http_method": record.http_method,
+                "duration_ms": record.duration * 1000.0,
+                "outcome": record.outcome,
+                "success": record.outcome == "OK",
+                "http_status": record.http_status or 0,
+                "error_message": str(record.error) if record.error else False,
+                "request_body": _dump(record.request),
+                "response_body": _dump(record.response),
+                "company_id": company.id,
+                "pos_order_id": order.id if order else False,
+                "partner_id": partner.id if partner else False,
+            }
+        )
+
+    @api.model
+    def _gc_old_entries(self):
+        """Scheduled action: drop entries older than each company's retention."""
+        for company in self.env["res.company"].sudo().search([]):
+            limit = fields.Datetime.now() - timedelta(days=company.crmcom_log_retention_days)
+            self.sudo().search(
+                [("company_id", "=", company.id), ("create_date", "<", limit)]
+            ).unlink()
+
+
+def _dump(body):
+    if body is None:
+        return False
+    if isinstance(body, str):
+        return body
+    return json.dumps(body, indent=1, sort_keys=True, default=str, ensure_ascii=False)

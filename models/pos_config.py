@@ -1,0 +1,47 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class PosConfig(models.Model):
+    _inherit = "pos.config"
+
+    crmcom_enabled = fields.Boolean(
+        string="CRM.COM Rewards at this till",
+        help="Identify customers, preview and redeem CRM.COM rewards at this point of sale.",
+    )
+    crmcom_unit_key = fields.Selection(
+        [("id", "Id"), ("name", "Name"), ("alternative_code", "Alternative code")],
+        string="CRM.COM Unit Identified By",
+        default="alternative_code",
+        required=True,
+    )
+    crmcom_unit_value = fields.Char(
+        string="CRM.COM Unit",
+        help="The CRM.COM unit / participating merchant of this till, sent as"
+        " performed_by_unit_identifier.",
+    )
+    crmcom_external_system = fields.Char(
+        string="CRM.COM POS Identifier",
+        help="Sent as external_system; the company's value is used when empty.",
+    )
+
+    @api.constrains("crmcom_enabled", "crmcom_unit_value")
+    def _check_crmcom_unit(self):
+        for config in self:
+            if config.crmcom_enabled and not (config.crmcom_unit_value or "").strip():
+                raise ValidationError(
+                    _("Name the CRM.COM unit of the point of sale %(pos)s.", pos=config.name)
+                )
+
+    def _crmcom_active(self):
+        """CRM.COM Rewards is on for this till (and for its company)."""
+        self.ensure_one()
+        return self.crmcom_enabled and self.company_id.crmcom_enabled
+
+    def _crmcom_unit_identifier(self):
+        self.ensure_one()
+        return {self.crmcom_unit_key: self.crmcom_unit_value.strip()}
+
+    def _crmcom_external_system(self):
+        self.ensure_one()
+        return self.crmcom_external_system or self.company_id.crmcom_external_system or False

@@ -1,0 +1,136 @@
+from odoo import _, api, fields, models
+
+CRMCOM_STATES = [
+    ("none", "Not applicable"),
+    ("pending", "Pending"),
+    ("sent", "Sent"),
+    ("failed", "Failed"),
+    ("cancelled", "Cancelled"),
+]
+REDUCTION_METHODS = [
+    ("FRONT_END_REDUCTION", "Front-end reduction"),
+    ("BACK_END_REDUCTION", "Back-end reduction"),
+]
+
+
+class PosOrder(models.Model):
+    _inherit = "pos.order"
+
+    crmcom_state = fields.Selection(
+        CRMCOM_STATES,
+        string="CRM.COM Submission",
+        default="none",
+        required=True,
+        copy=False,
+        index=True,
+        readonly=True,
+    )
+    crmcom_reference = fields.Char(
+        string="CRM.COM Reference Number",
+        copy=False,
+        readonly=True,
+        help="The reference number the purchase was (or will be) sent with.",
+    )
+    crmcom_purchase_id = fields.Char(string="CRM.COM Purchase Id", copy=False, readonly=True)
+    crmcom_purchase_number = fields.Char(
+        string="CRM.COM Purchase Number", copy=False, readonly=True, index="btree_not_null"
+    )
+    crmcom_spend_id = fields.Char(string="CRM.COM Spend Request Id", copy=False, readonly=True)
+    crmcom_spend_number = fields.Char(
+        string="CRM.COM Spend Request Number", copy=False, readonly=True
+    )
+    crmcom_reduction_method = fields.Selection(
+        REDUCTION_METHODS, string="CRM.COM Reduction Method", copy=False, readonly=True
+    )
+    crmcom_awarded_amount = fields.Float(
+        string="CRM.COM Awarded", digits=(16, 2), copy=False, readonly=True
+    )
+    crmcom_instant_spend_amount = fields.Float(
+        string="CRM.COM Instant Spend", digits=(16, 2), copy=False, readonly=True
+    )
+    crmcom_automatic_spend_amount = fields.Float(
+        string="CRM.COM Automatic Spend", digits=(16, 2), copy=False, readonly=True
+    )
+    crmcom_additional_spend_amount = fields.Float(
+        string="CRM.COM Additional Spend", digits=(16, 2), copy=False, readonly=True
+    )
+    crmcom_redemption_amount = fields.Float(
+        string="CRM.COM Redemption",
+        digits=(16, 2),
+        copy=False,
+        readonly=True,
+        help="What CRM.COM really spent on this order and the till deducted.",
+    )
+    crmcom_wallet_before = fields.Float(
+        string="CRM.COM Wallet Before", digits=(16, 2), copy=False, readonly=True
+    )
+    crmcom_wallet_after = fields.Float(
+        string="CRM.COM Wallet After",
+        digits=(16, 2),
+        copy=False,
+        readonly=True,
+        help="Wallet before + awarded - redemption.",
+    )
+    crmcom_attempts = fields.Integer(string="CRM.COM Attempts", copy=False, readonly=True)
+    crmcom_first_attempt_at = fields.Datetime(
+        string="CRM.COM First Attempt", copy=False, readonly=True
+    )
+    crmcom_next_attempt_at = fields.Datetime(
+        string="CRM.COM Next Attempt", copy=False, readonly=True, index="btree_not_null"
+    )
+    crmcom_last_error = fields.Text(string="CRM.COM Last Error", copy=False, readonly=True)
+    crmcom_sent_at = fields.Datetime(string="CRM.COM Sent On", copy=False, readonly=True)
+    # Administrators only: the till reads every order field it may (see
+    # point_of_sale's read_pos_data), and the call log is not the cashier's.
+    crmcom_log_ids = fields.One2many(
+        "crmcom.call.log",
+        "pos_order_id",
+        string="CRM.COM Calls",
+        readonly=True,
+        groups="base.group_system",
+    )
+
+    @api.model
+    def _process_order(self, order, existing_order):
+        # The till never writes the CRM.COM story of an order (it may send back
+        # every field it loaded, or be crafted): the server decides.
+        for key in [key for key in order if key.startswith("crmcom_")]:
+            del order[key]
+        order_id = super()._process_order(order, existing_order)
+        self.browse(order_id)._crmcom_queue()
+        return order_id
+
+    def _crmcom_queue(self):
+        """Queue the purchase of every paid sale to a CRM.COM customer at a till with
+        rewards on. The sender runs right after this transaction commits (Odoo's
+        cron, triggered now): the sale never waits for CRM.COM."""
+        to_send = self.filtered(
+            lambda order: order.crmcom_state == "none"
+            and order.state in ("paid", "done", "invoiced")
+            and order.amount_total > 0
+            and not order.lines.refunded_orderline_id
+            and (order.partner_id.crmcom_account_number or order.partner_id.crmcom_account_id)
+            and order.config_id._crmcom_active()
+        )
+        if to_send:
+            to_send.write(
+                {"crmcom_state": "pending", "crmcom_next_attempt_at": fields.Datetime.now()}
+            )
+            self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")._trigger()
+        return to_send
+
+    def action_crmcom_retry(self):
+        """Send again the orders whose submission failed (exactly once: an order whose
+        purchase may have reached CRM.COM is looked up there first)."""
+        failed = self.filtered(lambda order: order.crmcom_state == "failed")
+        if not failed:
+            return _notify(_("No failed CRM.COM submission among these orders."), "warning")
+        return self.env["crmcom.rewards"]._retry_orders(failed)
+
+
+def _notify(message, kind):
+    return {
+        "type": "ir.actions.client",
+        "tag": "display_notification",
+        "params": {"message": message, "type": kind},
+    }

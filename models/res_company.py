@@ -1,0 +1,95 @@
+from urllib.parse import urlsplit
+
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Secrets: readable and writable by administrators only (invariant "secrets stay home").
+SECRET_GROUP = "base.group_system"
+
+
+class ResCompany(models.Model):
+    _inherit = "res.company"
+
+    crmcom_enabled = fields.Boolean(string="CRM.COM Rewards")
+    crmcom_base_url = fields.Char(
+        string="CRM.COM Server",
+        help="Address of the CRM.COM server, e.g. https://mycompany.crm.com",
+    )
+    crmcom_auth_method = fields.Selection(
+        [("web_api_key", "Web API key"), ("password", "Username and password")],
+        string="CRM.COM Authentication",
+        default="web_api_key",
+        required=True,
+    )
+    crmcom_web_api_key = fields.Char(string="CRM.COM Web API Key", groups=SECRET_GROUP, copy=False)
+    crmcom_username = fields.Char(string="CRM.COM Username", groups=SECRET_GROUP, copy=False)
+    crmcom_password = fields.Char(string="CRM.COM Password", groups=SECRET_GROUP, copy=False)
+    crmcom_organisation = fields.Char(string="CRM.COM Organisation", groups=SECRET_GROUP)
+    crmcom_external_system = fields.Char(
+        string="CRM.COM External System",
+        default="ODOO_POS",
+        help="Sent as external_system with every purchase, unless the point of sale names its own.",
+    )
+    crmcom_connect_timeout = fields.Float(
+        string="CRM.COM Connect Timeout (s)", default=5.0, required=True
+    )
+    crmcom_read_timeout = fields.Float(string="CRM.COM Read Timeout (s)", default=15.0, required=True)
+    crmcom_redemption_product_id = fields.Many2one(
+        "product.product",
+        string="CRM.COM Redemption Product",
+        help="Service product of the discount line that carries a CRM.COM redemption."
+        " It is never sent to CRM.COM as a purchased product.",
+    )
+    crmcom_fallback_product_code = fields.Char(
+        string="CRM.COM Fallback Product Code",
+        help="Sent as the product code of products without one. Leave empty to hold such"
+        " orders back with a clear reason instead.",
+    )
+    crmcom_max_attempts = fields.Integer(
+        string="CRM.COM Attempts Before Failing",
+        default=10,
+        required=True,
+        help="Automatic attempts to send an order (with growing delays) before it is"
+        " marked failed for the back office.",
+    )
+    crmcom_log_retention_days = fields.Integer(
+        string="CRM.COM Log Retention (days)", default=90, required=True
+    )
+
+    @api.constrains("crmcom_base_url")
+    def _check_crmcom_base_url(self):
+        for company in self:
+            if not company.crmcom_base_url:
+                continue
+            parts = urlsplit(company.crmcom_base_url.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValidationError(
+                    _("The CRM.COM server address must look like https://server.example.com.")
+                )
+            if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+                raise ValidationError(
+                    _(
+                        "The CRM.COM server address must use https:// (plain http:// is only"
+                        " allowed for a server on this machine)."
+                    )
+                )
+            if parts.query or parts.fragment:
+                raise ValidationError(_("The CRM.COM server address must not contain ? or #."))
+
+    @api.constrains(
+        "crmcom_connect_timeout",
+        "crmcom_read_timeout",
+        "crmcom_max_attempts",
+        "crmcom_log_retention_days",
+    )
+    def _check_crmcom_numbers(self):
+        for company in self:
+            if not (0 < company.crmcom_connect_timeout <= 120 and 0 < company.crmcom_read_timeout <= 300):
+                raise ValidationError(
+                    _("CRM.COM timeouts must be between 0 and 120 s (connect) and 300 s (read).")
+                )
+            if company.crmcom_max_attempts < 1:
+                raise ValidationError(_("Allow at least one attempt to send an order."))
+            if company.crmcom_log_retention_days < 1:
+                raise ValidationError(_("Keep the CRM.COM log for at least one day."))

@@ -1,0 +1,108 @@
+"""Shared set-up of the Odoo tests: a CRM.COM simulator over real HTTP on loopback,
+a company configured against it, and a POS till selling real orders."""
+
+from urllib.parse import urlsplit
+
+from odoo.tests import common as odoo_test_common
+
+from odoo.addons.point_of_sale.tests.common import TestPoSCommon
+
+from ..crmcom import default_token_cache
+from ..crmcom_simulator import Simulator
+
+TEST_WEB_API_KEY = "EE73C0AE64524371B5DDEFF5F7BB2192"
+TEST_USER = {"username": "pos_user", "password": "pos_secret", "organisation": "TESTORG"}
+ALICE = {
+    "id": "40000000000000000000000000000001",
+    "number": "RP0001",
+    "account_number": "ACR0001",
+    "card": "4000000000000001",
+    "phone": "+35799000001",
+    "name": "Alice Adams",
+    "balance": 20.0,
+}
+BOB = {"number": "RP0002", "card": "4000000000000002", "name": "Bob Brown"}
+
+
+class CrmcomSimulatorMixin:
+    """Starts one simulator for the class (test scenario) and resets it before each
+    test, with an empty token cache so login counts are the test's own."""
+
+    @classmethod
+    def _request_handler(cls, session, request, /, **kwargs):
+        # Odoo's test harness raises every HTTP timeout below 10 s to 10 s (and
+        # cannot read (connect, read) tuples): calls to the loopback simulator keep
+        # the client's own timeouts, which the tests are about.
+        if urlsplit(request.url).hostname in ("127.0.0.1", "localhost"):
+            return odoo_test_common._super_send(session, request, **kwargs)
+        return super()._request_handler(session, request, **kwargs)
+
+    @classmethod
+    def start_simulator(cls):
+        cls.simulator = Simulator("test").start()
+        cls.addClassCleanup(cls.simulator.stop)
+
+    def setUp(self):
+        super().setUp()
+        self.simulator.reset()
+        default_token_cache.clear()
+
+    @classmethod
+    def configure_company(cls, company, **overrides):
+        company.sudo().write(
+            {
+                "crmcom_enabled": True,
+                "crmcom_base_url": cls.simulator.base_url,
+                "crmcom_auth_method": "web_api_key",
+                "crmcom_web_api_key": TEST_WEB_API_KEY,
+                "crmcom_connect_timeout": 2.0,
+                "crmcom_read_timeout": 5.0,
+                **overrides,
+            }
+        )
+
+
+class CrmcomPosCase(CrmcomSimulatorMixin, TestPoSCommon):
+    """A till (``self.config``) with CRM.COM on, unit SHOP1, and an open session."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_simulator()
+        cls.configure_company(cls.company)
+        cls.config = cls.basic_config
+        cls.config.write(
+            {
+                "crmcom_enabled": True,
+                "crmcom_unit_key": "alternative_code",
+                "crmcom_unit_value": "SHOP1",
+                "crmcom_external_system": "ODOO-TEST-TILL",
+            }
+        )
+        cls.coffee = cls.create_product(
+            "Coffee", cls.categ_basic, 4.0, tax_ids=cls.taxes["tax10"].ids
+        )
+        cls.coffee.default_code = "COFFEE"
+        cls.sandwich = cls.create_product(
+            "Sandwich", cls.categ_basic, 7.5, tax_ids=cls.taxes["tax7"].ids
+        )
+        cls.sandwich.crmcom_product_code = "SANDWICH"
+        cls.sandwich.default_code = "INTERNAL-SW"
+        cls.alice = cls.env["res.partner"].create(
+            {
+                "name": ALICE["name"],
+                "crmcom_participant_id": ALICE["id"],
+                "crmcom_participant_number": ALICE["number"],
+                "crmcom_account_number": ALICE["account_number"],
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.open_new_session()
+
+    def sell(self, lines, customer=None, **kwargs):
+        """A paid order synced the way the till does (``sync_from_ui``)."""
+        data = self.create_ui_order_data(lines, customer=customer or self.alice, **kwargs)
+        result = self.env["pos.order"].sync_from_ui([data])
+        return self.env["pos.order"].browse(result["pos.order"][0]["id"])

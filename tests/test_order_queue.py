@@ -1,0 +1,78 @@
+from decimal import Decimal
+
+from odoo import fields
+from odoo.tests import tagged
+
+from ..crmcom_simulator import Fault
+from .common import CrmcomPosCase
+
+CREATE = "customer_events/purchases/create"
+
+
+@tagged("post_install", "-at_install")
+class TestCrmcomOrderQueue(CrmcomPosCase):
+    def triggers(self):
+        cron = self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")
+        return self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+
+    def drain(self):
+        return self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
+
+    def test_a_paid_sale_is_queued_at_sync_and_sent_by_the_cron(self):
+        triggers = self.triggers()
+        order = self.sell([(self.coffee, 2)])
+        self.assertEqual(order.crmcom_state, "pending")
+        self.assertEqual(self.triggers(), triggers + 1)
+        self.assertEqual(self.simulator.call_count(), 0)  # the sale did not wait
+        self.assertEqual(self.drain(), 1)
+        self.assertEqual(order.crmcom_state, "sent")
+        [purchase] = self.simulator.purchases(reference_number=order.pos_reference)
+        self.assertEqual(purchase["total_amount"], Decimal("8.00"))
+
+    def test_the_same_order_synced_twice_is_sent_once(self):
+        data = self.create_ui_order_data([(self.coffee, 1)], customer=self.alice)
+        first = self.env["pos.order"].sync_from_ui([data])["pos.order"][0]["id"]
+        second = self.env["pos.order"].sync_from_ui([dict(data)])["pos.order"][0]["id"]
+        self.assertEqual(first, second)
+        self.drain()
+        self.env["pos.order"].sync_from_ui([dict(data)])
+        self.drain()
+        self.assertEqual(len(self.simulator.purchases()), 1)
+        self.assertEqual(self.simulator.call_count(CREATE), 1)
+
+    def test_orders_that_are_not_for_crmcom_are_untouched(self):
+        stranger = self.sell([(self.coffee, 1)], customer=self.customer)
+        self.assertEqual(stranger.crmcom_state, "none")
+        self.config.crmcom_enabled = False
+        off = self.sell([(self.coffee, 1)])
+        self.assertEqual(off.crmcom_state, "none")
+        self.drain()
+        self.assertEqual(self.simulator.call_count(), 0)
+
+    def test_the_till_cannot_write_the_crmcom_story(self):
+        data = self.create_ui_order_data([(self.coffee, 1)], customer=self.alice)
+        data.update(
+            crmcom_state="sent",
+            crmcom_redemption_amount=999.0,
+            crmcom_purchase_id="FORGED",
+        )
+        order = self.env["pos.order"].browse(
+            self.env["pos.order"].sync_from_ui([data])["pos.order"][0]["id"]
+        )
+        self.assertEqual(order.crmcom_state, "pending")
+        self.assertEqual(order.crmcom_redemption_amount, 0)
+        self.assertFalse(order.crmcom_purchase_id)
+
+    def test_crmcom_down_keeps_the_order_pending_and_sends_it_once_back(self):
+        self.simulator.inject(Fault(endpoint="*", kind="drop", times=None))
+        order = self.sell([(self.coffee, 1)])
+        self.drain()
+        self.assertEqual(order.crmcom_state, "pending")
+        self.assertTrue(order.crmcom_last_error)
+        self.assertGreater(order.crmcom_next_attempt_at, fields.Datetime.now())
+        self.assertEqual(self.drain(), 0)  # not due yet
+        self.simulator.clear_faults()
+        order.crmcom_next_attempt_at = fields.Datetime.now()
+        self.assertEqual(self.drain(), 1)
+        self.assertEqual(order.crmcom_state, "sent")
+        self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
