@@ -8,14 +8,17 @@ as a traceback.
 
 import datetime
 import logging
+import math
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytz
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import format_amount
 
 from ..crmcom import (
+    FRONT_END_REDUCTION,
     CrmcomApiError,
     CrmcomAuthenticationError,
     CrmcomClient,
@@ -28,7 +31,9 @@ from ..crmcom import (
     PurchaseLine,
     product_identifier,
     read_participant,
+    read_preview,
     read_purchase,
+    read_spend_request,
     rewards_participant_identifier,
 )
 from ..crmcom.tokens import jwt_claims
@@ -43,6 +48,27 @@ MAX_IDENTIFIER_LENGTH = 200
 # A lost answer is looked up among the purchases submitted since a little before the
 # first attempt (clocks of Odoo and CRM.COM may differ).
 LOOKUP_MARGIN = datetime.timedelta(hours=1)
+PREVIEW_VALIDITY = datetime.timedelta(minutes=15)
+# What a cancelled redemption leaves behind on a draft order.
+RESETTABLE_FIELDS = (
+    "crmcom_purchase_id",
+    "crmcom_purchase_number",
+    "crmcom_spend_id",
+    "crmcom_spend_number",
+    "crmcom_reduction_method",
+    "crmcom_awarded_amount",
+    "crmcom_instant_spend_amount",
+    "crmcom_automatic_spend_amount",
+    "crmcom_additional_spend_amount",
+    "crmcom_redemption_amount",
+    "crmcom_wallet_before",
+    "crmcom_wallet_after",
+    "crmcom_attempts",
+    "crmcom_first_attempt_at",
+    "crmcom_next_attempt_at",
+    "crmcom_last_error",
+    "crmcom_sent_at",
+)
 RETRY_DELAY_BASE = datetime.timedelta(minutes=1)
 RETRY_DELAY_CAP = datetime.timedelta(hours=1)
 
@@ -266,6 +292,370 @@ class CrmcomRewards(models.AbstractModel):
         }
 
     @api.model
+    def preview_order(self, config_id, order_data):
+        """The till's rewards panel (guide, advanced flow step 2): what CRM.COM
+        would award and let the customer spend on the order as it stands.
+
+        ``order_data``: ``{"uuid", "partner_id", "lines": [{"product_id", "qty",
+        "price_subtotal", "price_subtotal_incl"}]}`` in the till's currency. The
+        answer is kept on the server for the spend request's checks."""
+        config = self._till(config_id)
+        try:
+            uuid, partner, lines = self._draft_order(config, order_data)
+            now = fields.Datetime.now()
+            purchase = Purchase(
+                customer=self._partner_customer(partner),
+                unit=config._crmcom_unit_identifier(),
+                performed_on=self._local_time(now, self.env.user, config.company_id),
+                reference_number=uuid,
+                lines=self._purchase_lines(
+                    config.company_id, lines, currency=config.currency_id, date=now
+                ),
+                external_system=config._crmcom_external_system(),
+            )
+        except (CrmcomOrderError, ValueError) as error:
+            return {"ok": False, "reason": "invalid", "message": str(error)}
+        try:
+            client = self._client(config.company_id, partner=partner)
+            preview = read_preview(client.preview_purchase(purchase))
+        except (CrmcomError, ValueError) as error:
+            return self._till_failure(error)
+        self.env["crmcom.till.preview"].sudo().create(
+            {
+                "order_uuid": uuid,
+                "config_id": config.id,
+                "partner_id": partner.id,
+                "total_amount": float(purchase.total_amount),
+                "reduction_method": preview.reduction_method,
+                "award_amount": float(preview.award_amount),
+                "instant_spend_amount": float(preview.instant_spend_amount),
+                "automatic_spend_amount": float(preview.automatic_spend_amount),
+                "additional_spend_amount": float(preview.additional_spend_amount),
+                "minimum_spend_amount": float(preview.minimum_spend_amount or 0),
+                "maximum_spend_amount": float(
+                    preview.maximum_spend_amount
+                    if preview.maximum_spend_amount is not None
+                    else preview.additional_spend_amount
+                ),
+                "wallet_balance": float(
+                    preview.wallet_balance
+                    if preview.wallet_balance is not None
+                    else partner.crmcom_wallet_balance
+                ),
+                "allow_spending": preview.allow_spending,
+            }
+        )
+        return {
+            "ok": True,
+            "reduction_method": preview.reduction_method,
+            "front_end": preview.front_end,
+            "award_amount": float(preview.award_amount),
+            "instant_spend_amount": float(preview.instant_spend_amount),
+            "automatic_spend_amount": float(preview.automatic_spend_amount),
+            "automatic_redemption": float(preview.automatic_redemption),
+            "additional_spend_amount": float(preview.additional_spend_amount),
+            "minimum_spend_amount": float(preview.minimum_spend_amount or 0),
+            "maximum_spend_amount": float(preview.maximum_spend_amount or 0),
+            "wallet_balance": float(preview.wallet_balance or 0),
+            "allow_spending": preview.allow_spending and preview.front_end,
+        }
+
+    @api.model
+    def spend_order(self, config_id, order_uuid, amount):
+        """The till's "Spend rewards" (guide steps 3-4): submit the order's purchase,
+        then a spend request for ``amount`` (0 = only what CRM.COM spends by itself),
+        and return the redemption the till deducts: what CRM.COM really spent plus
+        its instant and automatic spend, never the amount asked.
+
+        The order must be saved as a draft first (the till syncs it). Checks are
+        made here against the server's own preview: positive amount, within the
+        minimum and maximum per spend, not above what is available nor above what
+        is due. Asking twice (double click, second tab, reload) answers the first
+        result again: never two purchases nor two spends for one order."""
+        config = self._till(config_id)
+        try:
+            requested = _amount(amount)
+        except ValueError as error:
+            return {"ok": False, "reason": "invalid", "message": str(error)}
+        order = self.env["pos.order"]
+        if isinstance(order_uuid, str) and order_uuid:
+            order = order.search(
+                [("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1
+            )
+        if not order:
+            return {"ok": False, "reason": "invalid", "message": _("Save the order first.")}
+        order.check_access("write")
+        self._lock(order)
+        if order.crmcom_additional_spend_amount or (order.crmcom_purchase_id and not requested):
+            return self._spend_answer(order, requested)
+        if order.state != "draft":
+            return {
+                "ok": False,
+                "reason": "invalid",
+                "message": _("This order is already paid: rewards can no longer be spent on it."),
+            }
+        try:
+            preview = self._spend_preview(config, order)
+            self._check_spend(order, preview, requested)
+        except CrmcomOrderError as error:
+            return {"ok": False, "reason": "refused", "message": str(error)}
+        except CrmcomError as error:
+            return self._till_failure(error)
+        wallet_before = preview.wallet_balance
+        try:
+            if not order.crmcom_purchase_id:
+                self._send_purchase(order)
+        except CrmcomOrderError as error:
+            return {"ok": False, "reason": "refused", "message": str(error)}
+        except CrmcomError as error:
+            if error.maybe_applied:
+                # Known to the order sync: its purchase is looked up before resending.
+                order.write(
+                    {
+                        "crmcom_state": "pending",
+                        "crmcom_last_error": self._describe_error(error),
+                        "crmcom_next_attempt_at": fields.Datetime.now(),
+                    }
+                )
+            return self._till_failure(error)
+        order.write(
+            {
+                "crmcom_reduction_method": preview.reduction_method,
+                "crmcom_wallet_before": wallet_before,
+            }
+        )
+        if requested:
+            try:
+                self._send_spend(order, requested)
+            except CrmcomError as error:
+                self._write_redemption(order)
+                answer = self._till_failure(error)
+                answer["message"] = _(
+                    "The purchase is recorded in CRM.COM, but the spend failed: %(problem)s",
+                    problem=answer["message"],
+                )
+                answer.update(self._spend_answer(order, requested), ok=False)
+                return answer
+        self._write_redemption(order)
+        return self._spend_answer(order, requested)
+
+    @api.model
+    def cancel_order_rewards(self, config_id, order_uuid):
+        """The till's "Cancel redemption": cancel the draft order's purchase in
+        CRM.COM now (its spend and awards with it), so that the cashier can change
+        the order and redeem again. The next purchase of the order gets a new
+        reference number (``<order reference>/2``, then ``/3``…)."""
+        config = self._till(config_id)
+        order = self.env["pos.order"]
+        if isinstance(order_uuid, str) and order_uuid:
+            order = order.search([("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1)
+        if not order or order.state != "draft":
+            return {"ok": False, "reason": "invalid", "message": _("No open order to change.")}
+        order.check_access("write")
+        self._lock(order)
+        if order.crmcom_state in ("sent", "pending", "failed"):
+            order.crmcom_state = "cancel_pending"
+        try:
+            if order.crmcom_state == "cancel_pending":
+                self._cancel_order_purchase(order, raise_errors=True)
+        except (CrmcomError, CrmcomOrderError, ValueError) as error:
+            if isinstance(error, CrmcomError) and error.maybe_applied:
+                # Maybe cancelled: the order must not be paid with this redemption.
+                message = _(
+                    "CRM.COM did not confirm the cancellation of the redemption. Delete"
+                    " this order and ring it up again."
+                )
+            else:
+                order.crmcom_state = "sent"  # nothing changed in CRM.COM
+                message = _(
+                    "CRM.COM could not cancel the redemption now (%(problem)s). Keep the"
+                    " order as it is, or delete it and ring it up again.",
+                    problem=order.crmcom_last_error,
+                )
+            return {"ok": False, "reason": "unavailable", "message": message}
+        sequence = order.crmcom_sequence + 1
+        order.write(
+            {
+                **{name: False for name in RESETTABLE_FIELDS},
+                "crmcom_state": "none",
+                "crmcom_sequence": sequence,
+                "crmcom_reference": f"{order.pos_reference}/{sequence + 1}",
+            }
+        )
+        return {"ok": True}
+
+    @api.model
+    def _spend_preview(self, config, order):
+        """The server's preview of ``order`` as it stands: the one the till showed,
+        if it is fresh and for this customer and total, else a new one."""
+        purchase = self._purchase_for_order(order)
+        previews = self.env["crmcom.till.preview"].sudo()
+        preview = previews._latest(
+            order.uuid, order.partner_id, purchase.total_amount, PREVIEW_VALIDITY
+        )
+        if not preview:
+            answer = self.preview_order(
+                config.id,
+                {
+                    "uuid": order.uuid,
+                    "partner_id": order.partner_id.id,
+                    "lines": [
+                        {
+                            "product_id": line.product_id.id,
+                            "qty": line.qty,
+                            "price_subtotal": line.price_subtotal,
+                            "price_subtotal_incl": line.price_subtotal_incl,
+                        }
+                        for line in order.lines
+                    ],
+                },
+            )
+            if not answer["ok"]:
+                raise CrmcomOrderError(answer["message"])
+            preview = previews._latest(
+                order.uuid, order.partner_id, purchase.total_amount, PREVIEW_VALIDITY
+            )
+        return preview
+
+    @api.model
+    def _check_spend(self, order, preview, requested):
+        """Invariant "the server decides": refuse what CRM.COM's limits forbid."""
+        currency = order.company_id.currency_id
+        if preview.reduction_method != FRONT_END_REDUCTION:
+            raise CrmcomOrderError(
+                _("This shop redeems rewards in CRM.COM itself (back-end reduction).")
+            )
+        if not requested:
+            return
+        if not preview.allow_spending or currency.is_zero(preview.additional_spend_amount):
+            raise CrmcomOrderError(_("CRM.COM allows no spending on this order."))
+        due = preview.total_amount - preview.instant_spend_amount - preview.automatic_spend_amount
+
+        def money(value):
+            return format_amount(self.env, value, currency)
+
+        limits = (
+            (preview.minimum_spend_amount, -1, _("Spend at least %(amount)s.")),
+            (preview.maximum_spend_amount, 1, _("Spend at most %(amount)s at a time.")),
+            (preview.additional_spend_amount, 1, _("At most %(amount)s can be spent.")),
+            (due, 1, _("Spend at most the amount due, %(amount)s.")),
+        )
+        for bound, side, message in limits:
+            if currency.compare_amounts(float(requested), bound) == side:
+                raise CrmcomOrderError(message % {"amount": money(bound)})
+
+    @api.model
+    def _send_spend(self, order, requested):
+        """Create the spend request (sent once). When its answer is lost, the
+        purchase tells whether it was applied and how much was spent."""
+        client = self._client(order.company_id, order=order, partner=order.partner_id)
+        config = order.config_id
+        try:
+            data = client.create_spend_request(
+                customer=self._order_customer(order),
+                unit=config._crmcom_unit_identifier(),
+                performed_on=self._local_time(fields.Datetime.now(), order.user_id, order.company_id),
+                purchase={"id": order.crmcom_purchase_id},
+                spend_amount=requested,
+                external_system=config._crmcom_external_system(),
+            )
+            result = read_spend_request(data)
+        except CrmcomError as error:
+            if not error.maybe_applied:
+                raise
+            shown = read_purchase(client.show_purchase({"id": order.crmcom_purchase_id}))
+            if shown.additional_spend_amount <= 0:
+                raise
+            # Applied, answer lost: the purchase says how much was spent.
+            order.crmcom_additional_spend_amount = float(shown.additional_spend_amount)
+            return
+        except ValueError as error:
+            raise CrmcomProtocolError(str(error), maybe_applied=True) from None
+        order.write(
+            {
+                "crmcom_spend_id": result.id,
+                "crmcom_spend_number": result.number,
+                "crmcom_additional_spend_amount": float(result.spent_amount),
+            }
+        )
+
+    @api.model
+    def _write_redemption(self, order):
+        """Redemption = additional + instant + automatic spend; wallet after =
+        before + awarded - redemption (the guide's formulas)."""
+        redemption = (
+            order.crmcom_additional_spend_amount
+            + order.crmcom_instant_spend_amount
+            + order.crmcom_automatic_spend_amount
+        )
+        order.write(
+            {
+                "crmcom_redemption_amount": redemption,
+                "crmcom_wallet_after": order.crmcom_wallet_before
+                + order.crmcom_awarded_amount
+                - redemption,
+            }
+        )
+
+    @api.model
+    def _spend_answer(self, order, requested):
+        spent = order.crmcom_additional_spend_amount
+        return {
+            "ok": True,
+            "purchase_number": order.crmcom_purchase_number,
+            "requested_amount": float(requested),
+            "spent_amount": spent,
+            "partial": bool(requested) and order.currency_id.compare_amounts(spent, float(requested)) < 0,
+            "instant_spend_amount": order.crmcom_instant_spend_amount,
+            "automatic_spend_amount": order.crmcom_automatic_spend_amount,
+            "redemption_amount": order.crmcom_redemption_amount,
+            "award_amount": order.crmcom_awarded_amount,
+            "wallet_before": order.crmcom_wallet_before,
+            "wallet_after": order.crmcom_wallet_after,
+            "redemption_product_id": self._redemption_product(order.company_id).id,
+        }
+
+    @api.model
+    def _draft_order(self, config, order_data):
+        """(uuid, partner, lines) of an order the till describes; ValueError with
+        plain words for anything malformed."""
+        if not isinstance(order_data, dict):
+            raise ValueError(_("The order sent by the till is unreadable."))
+        uuid = order_data.get("uuid")
+        if not isinstance(uuid, str) or not 0 < len(uuid) <= 64:
+            raise ValueError(_("The order sent by the till has no reference."))
+        partner_id = order_data.get("partner_id")
+        partner = self.env["res.partner"]
+        if isinstance(partner_id, int) and not isinstance(partner_id, bool):
+            partner = partner.browse(partner_id).exists()
+        if not partner or not (partner.crmcom_account_number or partner.crmcom_account_id):
+            raise ValueError(_("Identify the CRM.COM customer first."))
+        partner.check_access("read")
+        raw_lines = order_data.get("lines")
+        if not isinstance(raw_lines, list) or not raw_lines or len(raw_lines) > 1000:
+            raise ValueError(_("The order has no lines."))
+        products = self.env["product.product"]
+        lines = []
+        for raw in raw_lines:
+            if not isinstance(raw, dict):
+                raise ValueError(_("The order sent by the till is unreadable."))
+            product = products.browse(raw.get("product_id")) if _is_id(raw.get("product_id")) else products
+            if not product.exists():
+                raise ValueError(_("The order holds an unknown product."))
+            numbers = [raw.get(key) for key in ("qty", "price_subtotal", "price_subtotal_incl")]
+            if not all(_is_finite_number(number) for number in numbers):
+                raise ValueError(_("The order holds a line without valid amounts."))
+            lines.append((product, *numbers))
+        return uuid, partner, lines
+
+    @api.model
+    def _local_time(self, moment, user, company):
+        """``moment`` (naive UTC) as the till's local time: CRM.COM dates carry no
+        zone. The zone is the cashier's, else the company's, else UTC."""
+        tz = user.tz or company.partner_id.tz or "UTC"
+        return pytz.utc.localize(moment).astimezone(pytz.timezone(tz)).replace(tzinfo=None)
+
+    @api.model
     def _till(self, config_id):
         """The till of a POS call, checked: readable by the user and rewards on."""
         if not isinstance(config_id, int) or isinstance(config_id, bool):
@@ -331,7 +721,11 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _order_customer(self, order):
-        partner = order.partner_id
+        return self._partner_customer(order.partner_id)
+
+    @api.model
+    def _partner_customer(self, partner):
+        """The accounts receivable identifier of a linked customer."""
         if partner.crmcom_account_number:
             return {"number": partner.crmcom_account_number}
         if partner.crmcom_account_id:
@@ -342,48 +736,59 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _order_lines(self, order):
-        """``products_set`` of ``order``: amounts after line discounts, in company
+        """``products_set`` of a saved order (see :meth:`_purchase_lines`)."""
+        return self._purchase_lines(
+            order.company_id,
+            [
+                (line.product_id, line.qty, line.price_subtotal, line.price_subtotal_incl)
+                for line in order.lines
+            ],
+            currency=order.currency_id,
+            date=order.date_order,
+        )
+
+    @api.model
+    def _purchase_lines(self, company, lines, *, currency, date):
+        """``products_set`` for ``lines`` of (product, quantity, amount without tax,
+        amount with tax) in ``currency``: amounts after line discounts, in company
         currency, rounded like Odoo; the redemption line left out; negative lines
         (order-wide discounts) spread over the other lines in proportion."""
-        company = order.company_id
-        currency = company.currency_id
+        company_currency = company.currency_id
         redemption = self._redemption_product(company)
         fallback = (company.crmcom_fallback_product_code or "").strip()
+
+        def company_amount(amount):
+            if currency and currency != company_currency:
+                amount = currency._convert(amount, company_currency, company, date)
+            return _decimal(company_currency.round(amount), company_currency)
+
         sold, deductions = [], Decimal(0)
-        for line in order.lines.filtered(lambda line: line.product_id != redemption):
-            net = self._company_amount(order, line.price_subtotal)
-            total = self._company_amount(order, line.price_subtotal_incl)
-            if line.qty <= 0 or total <= 0:
+        for product, qty, subtotal, subtotal_incl in lines:
+            if product == redemption:
+                continue
+            net, total = company_amount(subtotal), company_amount(subtotal_incl)
+            if qty <= 0 or total <= 0:
                 deductions += total
                 continue
-            code = line.product_id._crmcom_code() or fallback
+            code = product._crmcom_code() or fallback
             if not code:
                 raise CrmcomOrderError(
                     _(
                         "The product %(product)s has no CRM.COM product code (nor"
                         " internal reference) and no fallback code is set.",
-                        product=line.product_id.display_name,
+                        product=product.display_name,
                     )
                 )
-            sold.append([code, Decimal(str(line.qty)), net, total])
+            sold.append([code, Decimal(str(qty)), net, total])
         gross = sum((item[3] for item in sold), Decimal(0))
         if not sold or gross + deductions <= 0:
             raise CrmcomOrderError(_("The order has nothing to send to CRM.COM."))
         if deductions:
-            _spread(sold, (gross + deductions) / gross, currency)
+            _spread(sold, (gross + deductions) / gross, company_currency)
         return [
             PurchaseLine(product_identifier(code=code), net, total - net, total, quantity=qty)
             for code, qty, net, total in sold
         ]
-
-    @api.model
-    def _company_amount(self, order, amount):
-        company = order.company_id
-        if order.currency_id and order.currency_id != company.currency_id:
-            amount = order.currency_id._convert(
-                amount, company.currency_id, company, order.date_order or fields.Date.today()
-            )
-        return _decimal(company.currency_id.round(amount), company.currency_id)
 
     @api.model
     def _redemption_product(self, company):
@@ -393,11 +798,8 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _performed_on(self, order):
-        """The time of the sale, as the till's local time: CRM.COM dates carry no
-        zone. The zone is the cashier's, else the company's, else UTC."""
-        tz = order.user_id.tz or order.company_id.partner_id.tz or "UTC"
-        moment = pytz.utc.localize(order.date_order)
-        return moment.astimezone(pytz.timezone(tz)).replace(tzinfo=None)
+        """The time of the sale (also for orders that reach the server late)."""
+        return self._local_time(order.date_order, order.user_id, order.company_id)
 
     @api.model
     def _purchase_for_order(self, order, *, reference=None):
@@ -417,76 +819,147 @@ class CrmcomRewards(models.AbstractModel):
         )
 
     @api.model
+    def _lock(self, order):
+        """Lock ``order``'s row until commit: one worker or till request at a time."""
+        self.env.cr.execute("SELECT id FROM pos_order WHERE id = %s FOR UPDATE", (order.id,))
+        order.invalidate_recordset()
+
+    @api.model
     def _submit_order(self, order, *, commit=False):
         """Send ``order``'s purchase to CRM.COM, exactly once.
 
         Returns True when the order has its purchase in CRM.COM. The order row is
-        locked meanwhile, so two workers never send the same order. Every attempt
-        but the first looks the reference up in CRM.COM before creating anything:
-        an earlier answer may have been lost, or the worker may have died before it
-        stored it. With ``commit``, the attempt is committed before the call, so
-        that even a crash right after CRM.COM answered is counted.
+        locked meanwhile, so two workers never send the same order. With
+        ``commit``, the attempt is committed before the call, so that even a crash
+        right after CRM.COM answered is known to the next attempt.
         """
         order.ensure_one()
-        self.env.cr.execute("SELECT id FROM pos_order WHERE id = %s FOR UPDATE", (order.id,))
-        order.invalidate_recordset()
+        self._lock(order)
         if order.crmcom_purchase_id or order.crmcom_state not in ("pending", "failed"):
             return bool(order.crmcom_purchase_id)
-        look_up_first = order.crmcom_attempts > 0
-        attempt = {
-            "crmcom_attempts": order.crmcom_attempts + 1,
-            "crmcom_reference": order.crmcom_reference or order.pos_reference,
-            "crmcom_first_attempt_at": order.crmcom_first_attempt_at or fields.Datetime.now(),
-        }
         try:
-            purchase = self._purchase_for_order(order, reference=attempt["crmcom_reference"])
-            client = self._client(order.company_id, order=order, partner=order.partner_id)
+            self._send_purchase(order, commit=commit)
         except (CrmcomOrderError, CrmcomConfigurationError) as error:
-            order.write(self._failure(order, attempt, error, retry=False))
+            order.write(self._failure(order, error, retry=False))
             return False
-        order.write(attempt)
-        if commit:
-            self.env.cr.commit()
-            self.env.cr.execute("SELECT id FROM pos_order WHERE id = %s FOR UPDATE", (order.id,))
-        try:
-            data = None
-            if look_up_first:
-                data = client.find_purchase(
-                    purchase.customer,
-                    purchase.reference_number,
-                    submitted_after=attempt["crmcom_first_attempt_at"] - LOOKUP_MARGIN,
-                )
-            if data is None:
-                data = client.create_purchase(purchase)
-            result = read_purchase(data)
         except CrmcomError as error:
             refused = isinstance(error, CrmcomApiError) and not isinstance(
                 error, CrmcomAuthenticationError
             )
-            order.write(self._failure(order, {}, error, retry=not refused))
+            order.write(self._failure(order, error, retry=not refused))
             return False
-        except ValueError as error:  # an OK answer without a usable purchase
-            order.write(self._failure(order, {}, CrmcomProtocolError(str(error)), retry=True))
-            return False
-        self._store_purchase(order, result)
         return True
 
     @api.model
-    def _failure(self, order, values, error, *, retry):
+    def _send_purchase(self, order, *, commit=False):
+        """Create ``order``'s purchase in CRM.COM (the row must be locked) and store
+        it; returns the PurchaseResult, raises CrmcomOrderError / CrmcomError.
+
+        Every attempt but the first looks the reference up in CRM.COM before
+        creating anything: an earlier answer may have been lost, or the worker may
+        have died before it stored it."""
+        look_up_first = order.crmcom_attempts > 0
+        reference = order.crmcom_reference or order.pos_reference
+        purchase = self._purchase_for_order(order, reference=reference)
+        client = self._client(order.company_id, order=order, partner=order.partner_id)
+        first_attempt = order.crmcom_first_attempt_at or fields.Datetime.now()
+        order.write(
+            {
+                "crmcom_attempts": order.crmcom_attempts + 1,
+                "crmcom_reference": reference,
+                "crmcom_first_attempt_at": first_attempt,
+            }
+        )
+        if commit:
+            self.env.cr.commit()
+            self._lock(order)
+        data = None
+        if look_up_first:
+            data = client.find_purchase(
+                purchase.customer,
+                purchase.reference_number,
+                submitted_after=first_attempt - LOOKUP_MARGIN,
+            )
+        if data is None:
+            data = client.create_purchase(purchase)
+        try:
+            result = read_purchase(data)
+        except ValueError as error:  # an OK answer without a usable purchase
+            raise CrmcomProtocolError(str(error), maybe_applied=True) from None
+        self._store_purchase(order, result)
+        return result
+
+    @api.model
+    def _cancel_order_purchase(self, order, *, raise_errors=False):
+        """Cancel ``order``'s purchase in CRM.COM (its awards and spends with it).
+        Returns True once it is cancelled; failures are retried later (and raised
+        after being recorded, with ``raise_errors``)."""
+        order.ensure_one()
+        self._lock(order)
+        if order.crmcom_state != "cancel_pending":
+            return order.crmcom_state == "cancelled"
+        try:
+            client = self._client(order.company_id, order=order, partner=order.partner_id)
+            if not order.crmcom_purchase_id:
+                # Sent, but the answer was lost: find it before cancelling it.
+                found = client.find_purchase(
+                    self._order_customer(order),
+                    order.crmcom_reference,
+                    submitted_after=(order.crmcom_first_attempt_at or order.date_order)
+                    - LOOKUP_MARGIN,
+                )
+                if found is None:
+                    order.write({"crmcom_state": "cancelled", "crmcom_next_attempt_at": False})
+                    return True
+                self._store_purchase(order, read_purchase(found))
+                order.crmcom_state = "cancel_pending"
+            event = {"id": order.crmcom_purchase_id}
+            try:
+                result = read_purchase(client.cancel_purchase(event))
+            except CrmcomApiError as error:
+                # Cancelled already (an earlier answer lost)? CRM.COM tells.
+                result = read_purchase(client.show_purchase(event))
+                if result.is_posted:
+                    raise error from None
+        except (CrmcomError, CrmcomOrderError, ValueError) as error:
+            # A cancellation never gives up: the customer must not keep the awards.
+            message = error if isinstance(error, CrmcomOrderError | ValueError) else (
+                self._describe_error(error)
+            )
+            order.write(
+                {
+                    "crmcom_attempts": order.crmcom_attempts + 1,
+                    "crmcom_last_error": str(message),
+                    "crmcom_next_attempt_at": fields.Datetime.now()
+                    + _retry_delay(order.crmcom_attempts + 1),
+                }
+            )
+            if raise_errors:
+                raise
+            return False
+        order.write(
+            {
+                "crmcom_state": "cancelled",
+                "crmcom_last_error": False,
+                "crmcom_next_attempt_at": False,
+                "crmcom_purchase_number": result.number or order.crmcom_purchase_number,
+            }
+        )
+        return True
+
+    @api.model
+    def _failure(self, order, error, *, retry):
         """Values for a failed attempt: retried later with a growing delay, or
         failed for the back office (refused, or out of attempts)."""
-        attempts = values.get("crmcom_attempts", order.crmcom_attempts)
+        attempts = order.crmcom_attempts
         message = error if isinstance(error, CrmcomOrderError) else self._describe_error(error)
         if retry and attempts < order.company_id.crmcom_max_attempts:
-            delay = min(RETRY_DELAY_CAP, RETRY_DELAY_BASE * 2 ** max(0, attempts - 1))
             return {
-                **values,
                 "crmcom_state": "pending",
                 "crmcom_last_error": str(message),
-                "crmcom_next_attempt_at": fields.Datetime.now() + delay,
+                "crmcom_next_attempt_at": fields.Datetime.now() + _retry_delay(attempts),
             }
         return {
-            **values,
             "crmcom_state": "failed",
             "crmcom_last_error": str(message),
             "crmcom_next_attempt_at": False,
@@ -514,16 +987,23 @@ class CrmcomRewards(models.AbstractModel):
         in its own transaction; wakes itself up again while some remain."""
         orders = self.env["pos.order"].sudo().search(
             [
-                ("crmcom_state", "=", "pending"),
                 ("crmcom_next_attempt_at", "<=", fields.Datetime.now()),
+                "|",
+                ("crmcom_state", "=", "cancel_pending"),
+                "&",
+                ("crmcom_state", "=", "pending"),
+                ("state", "in", ("paid", "done", "invoiced")),
             ],
             order="crmcom_next_attempt_at, id",
             limit=batch_size,
         )
         for order in orders:
-            self.with_company(order.company_id)._submit_order(
-                order.with_company(order.company_id), commit=commit
-            )
+            rewards = self.with_company(order.company_id)
+            order = order.with_company(order.company_id)
+            if order.crmcom_state == "cancel_pending":
+                rewards._cancel_order_purchase(order)
+            else:
+                rewards._submit_order(order, commit=commit)
             if commit:
                 self.env.cr.commit()
         if len(orders) == batch_size:
@@ -534,6 +1014,8 @@ class CrmcomRewards(models.AbstractModel):
     def _retry_orders(self, orders):
         """Back-office "Retry": send the failed orders again (lookup first where the
         last attempt may have reached CRM.COM)."""
+        if not self.env.user.has_group("point_of_sale.group_pos_manager"):
+            raise AccessError(_("Only Point of Sale managers can send orders to CRM.COM again."))
         orders.check_access("write")
         sent = failed = 0
         for order in orders.filtered(lambda order: order.crmcom_state == "failed"):
@@ -554,6 +1036,35 @@ class CrmcomRewards(models.AbstractModel):
         return _notification(
             _("CRM.COM submission"), _("%(sent)s order(s) sent.", sent=sent), "success"
         )
+
+
+def _retry_delay(attempts):
+    """1, 2, 4 … minutes after the attempts made so far, at most an hour."""
+    return min(RETRY_DELAY_CAP, RETRY_DELAY_BASE * 2 ** max(0, attempts - 1))
+
+
+def _amount(value):
+    """A spend amount from the till: a number of at most cents, 0 or more."""
+    if not _is_finite_number(value):
+        raise ValueError(_("Enter the amount to spend as a number."))
+    amount = Decimal(str(value))
+    if amount < 0:
+        raise ValueError(_("The amount to spend cannot be negative."))
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError(_("The amount to spend has more than two decimals."))
+    return amount
+
+
+def _is_id(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_finite_number(value):
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _decimal(amount, currency):

@@ -1,10 +1,13 @@
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import float_compare
 
 CRMCOM_STATES = [
     ("none", "Not applicable"),
     ("pending", "Pending"),
     ("sent", "Sent"),
     ("failed", "Failed"),
+    ("cancel_pending", "Cancellation pending"),
     ("cancelled", "Cancelled"),
 ]
 REDUCTION_METHODS = [
@@ -30,6 +33,13 @@ class PosOrder(models.Model):
         copy=False,
         readonly=True,
         help="The reference number the purchase was (or will be) sent with.",
+    )
+    crmcom_sequence = fields.Integer(
+        string="CRM.COM Purchases Cancelled",
+        copy=False,
+        readonly=True,
+        help="Purchases of this order cancelled so far; the next one is sent with the"
+        " reference number <order reference>/<count + 1>.",
     )
     crmcom_purchase_id = fields.Char(string="CRM.COM Purchase Id", copy=False, readonly=True)
     crmcom_purchase_number = fields.Char(
@@ -96,9 +106,13 @@ class PosOrder(models.Model):
         # every field it loaded, or be crafted): the server decides.
         for key in [key for key in order if key.startswith("crmcom_")]:
             del order[key]
-        order_id = super()._process_order(order, existing_order)
-        self.browse(order_id)._crmcom_queue()
-        return order_id
+        return super()._process_order(order, existing_order)
+
+    def action_pos_order_paid(self):
+        # Paid at the till (order sync) or in the back office: queue for CRM.COM.
+        result = super().action_pos_order_paid()
+        self._crmcom_queue()
+        return result
 
     def _crmcom_queue(self):
         """Queue the purchase of every paid sale to a CRM.COM customer at a till with
@@ -116,8 +130,58 @@ class PosOrder(models.Model):
             to_send.write(
                 {"crmcom_state": "pending", "crmcom_next_attempt_at": fields.Datetime.now()}
             )
-            self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")._trigger()
+            self._crmcom_wake_sender()
+        refunded = self.filtered(lambda order: order.state in ("paid", "done", "invoiced"))
+        refunded.lines.refunded_orderline_id.order_id._crmcom_refunded()
         return to_send
+
+    def _crmcom_refunded(self):
+        """Orders some of whose items were refunded: a full refund cancels the
+        purchase in CRM.COM (its awards and spends are reversed there)."""
+        fully_refunded = self.filtered(
+            lambda order: all(
+                float_compare(
+                    line.refunded_qty, line.qty, precision_rounding=line.product_uom_id.rounding
+                )
+                >= 0
+                for line in order.lines
+                if line.qty > 0
+            )
+        )
+        fully_refunded._crmcom_queue_cancel()
+
+    def _crmcom_queue_cancel(self):
+        """Cancel the purchases of these orders in CRM.COM, right after commit."""
+        to_cancel = self.filtered(lambda order: order.crmcom_state in ("pending", "failed", "sent"))
+        never_sent = to_cancel.filtered(
+            lambda order: not order.crmcom_purchase_id and not order.crmcom_attempts
+        )
+        never_sent.write({"crmcom_state": "cancelled", "crmcom_next_attempt_at": False})
+        if to_cancel - never_sent:
+            (to_cancel - never_sent).write(
+                {"crmcom_state": "cancel_pending", "crmcom_next_attempt_at": fields.Datetime.now()}
+            )
+            self._crmcom_wake_sender()
+
+    def _crmcom_wake_sender(self):
+        self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")._trigger()
+
+    def action_pos_order_cancel(self):
+        # A draft abandoned at the till after a redemption: its purchase goes too.
+        drafts = self.filtered(lambda order: order.state == "draft")
+        result = super().action_pos_order_cancel()
+        drafts.filtered(lambda order: order.state == "cancel")._crmcom_queue_cancel()
+        return result
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_crmcom_purchase(self):
+        if self.filtered(lambda order: order.crmcom_state in ("sent", "cancel_pending")):
+            raise UserError(
+                _(
+                    "This order has a purchase in CRM.COM: cancel the order first, so that"
+                    " CRM.COM cancels the purchase, then delete it."
+                )
+            )
 
     def action_crmcom_retry(self):
         """Send again the orders whose submission failed (exactly once: an order whose

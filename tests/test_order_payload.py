@@ -1,7 +1,8 @@
 import datetime
 from decimal import Decimal
 
-from odoo.tests import tagged
+from odoo.exceptions import AccessError
+from odoo.tests import new_test_user, tagged
 
 from ..crmcom_simulator import Fault
 from ..models.crmcom_rewards import CrmcomOrderError
@@ -140,6 +141,27 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
         self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
         # Nothing to retry any more.
         self.assertEqual(order.action_crmcom_retry()["params"]["type"], "warning")
+
+    def test_a_pos_manager_retries_from_the_back_office(self):
+        manager = new_test_user(
+            self.env,
+            login="crmcom_retry_manager",
+            groups="point_of_sale.group_pos_manager",
+            company_id=self.company.id,
+            company_ids=self.company.ids,
+        )
+        order = self.queue(self.sell([(self.coffee, 1)]))
+        order.write({"crmcom_state": "failed", "crmcom_last_error": "CRM.COM cannot be reached."})
+        action = order.with_user(manager).action_crmcom_retry()
+        self.assertEqual(action["params"]["type"], "success", action)
+        self.assertEqual(order.crmcom_state, "sent")
+        self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
+        cashier = new_test_user(
+            self.env, login="crmcom_retry_cashier", groups="point_of_sale.group_pos_user"
+        )
+        order.crmcom_state = "failed"
+        with self.assertRaises(AccessError):
+            self.env["crmcom.rewards"].with_user(cashier)._retry_orders(order.with_user(cashier))
 
     def test_attempts_run_out(self):
         self.company.crmcom_max_attempts = 2

@@ -15,6 +15,11 @@ Usage:  PYTHONPATH=tools python -m pytest -p pytest_odoo_suite --odoo-... <tests
    test framework ..." with a full stack at start-up.  (Setting test_enable
    globally is not an option: the registry would then run every installed
    module's at_install tests.)  Only that record is filtered.
+3. Reads every module manifest once, before pytest-odoo's HTTP server starts:
+   CPython 3.11 before 3.11.8 may raise "SystemError: AST constructor recursion
+   depth mismatch" when several threads run ast.parse at once (gh-106905), and
+   the first requests of a tour load manifests (ast.literal_eval) in parallel.
+   Cached manifests are never parsed again.
 """
 from __future__ import annotations
 
@@ -76,6 +81,13 @@ def pytest_collection_modifyitems(session, config, items):
             + "".join(f"  test module with wrong name: {name}\n" for name in wrong)
             + "".join(f"  repo file imported under a foreign name: {name}\n" for name in foreign)
         )
+
+
+def pytest_sessionstart(session):
+    from odoo.modules import module
+
+    for name in module.get_modules():
+        module.get_manifest(name)
 
 
 def pytest_report_header(config):

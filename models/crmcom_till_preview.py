@@ -1,0 +1,45 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+
+class CrmcomTillPreview(models.Model):
+    """The last CRM.COM preview made for an order being rung up at a till.
+
+    Kept on the server so that a spend request is checked against what CRM.COM
+    said (limits, amount available), never against what the browser says."""
+
+    _name = "crmcom.till.preview"
+    _description = "CRM.COM Preview at the Till"
+    _order = "id desc"
+
+    order_uuid = fields.Char(required=True, index=True)
+    config_id = fields.Many2one("pos.config", required=True, ondelete="cascade")
+    partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade")
+    total_amount = fields.Float(digits=(16, 2), required=True)
+    reduction_method = fields.Char(required=True)
+    award_amount = fields.Float(digits=(16, 2))
+    instant_spend_amount = fields.Float(digits=(16, 2))
+    automatic_spend_amount = fields.Float(digits=(16, 2))
+    additional_spend_amount = fields.Float(digits=(16, 2))
+    minimum_spend_amount = fields.Float(digits=(16, 2))
+    maximum_spend_amount = fields.Float(digits=(16, 2))
+    wallet_balance = fields.Float(digits=(16, 2))
+    allow_spending = fields.Boolean()
+
+    @api.model
+    def _latest(self, order_uuid, partner, total_amount, max_age):
+        """The newest preview of this order for this customer and total, if fresh."""
+        return self.search(
+            [
+                ("order_uuid", "=", order_uuid),
+                ("partner_id", "=", partner.id),
+                ("total_amount", "=", float(total_amount)),
+                ("create_date", ">=", fields.Datetime.now() - max_age),
+            ],
+            limit=1,
+        )
+
+    @api.model
+    def _gc_old_previews(self):
+        self.search([("create_date", "<", fields.Datetime.now() - timedelta(days=1))]).unlink()
