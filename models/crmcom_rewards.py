@@ -736,15 +736,19 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _order_lines(self, order):
-        """``products_set`` of a saved order (see :meth:`_purchase_lines`)."""
+        """``products_set`` of a saved order (see :meth:`_purchase_lines`): the items
+        the customer keeps, refunded quantities left out."""
+        lines = []
+        for line in order.lines:
+            qty, share = line.qty, 1.0
+            if line.qty > 0 and line.refunded_qty:
+                qty = line.qty - line.refunded_qty
+                share = qty / line.qty
+            lines.append(
+                (line.product_id, qty, line.price_subtotal * share, line.price_subtotal_incl * share)
+            )
         return self._purchase_lines(
-            order.company_id,
-            [
-                (line.product_id, line.qty, line.price_subtotal, line.price_subtotal_incl)
-                for line in order.lines
-            ],
-            currency=order.currency_id,
-            date=order.date_order,
+            order.company_id, lines, currency=order.currency_id, date=order.date_order
         )
 
     @api.model
@@ -839,6 +843,7 @@ class CrmcomRewards(models.AbstractModel):
             return bool(order.crmcom_purchase_id)
         try:
             self._send_purchase(order, commit=commit)
+            self._spend_redemption_kept(order)
         except (CrmcomOrderError, CrmcomConfigurationError) as error:
             order.write(self._failure(order, error, retry=False))
             return False
@@ -890,6 +895,50 @@ class CrmcomRewards(models.AbstractModel):
         return result
 
     @api.model
+    def _spend_redemption_kept(self, order):
+        """A paid order's purchase sent after the sale (offline till, or the new
+        purchase after a partial refund): spend the redemption the till deducted
+        and the customer keeps, less what CRM.COM spent by itself on the purchase.
+        A spend that fails is written on the order for the back office; the
+        purchase stays."""
+        currency = order.currency_id
+        wanted = order._crmcom_redemption_to_keep()
+        if order.state == "draft" or currency.compare_amounts(wanted, 0) <= 0:
+            return  # no deduction at the till (or back-end reduction): nothing to spend
+        automatic = order.crmcom_instant_spend_amount + order.crmcom_automatic_spend_amount
+        due = currency.round(wanted - automatic)
+        message = False
+        if currency.compare_amounts(due, 0) > 0:
+            try:
+                self._send_spend(order, _decimal(due, currency))
+            except CrmcomError as error:
+                message = _(
+                    "The till deducted %(amount)s of CRM.COM rewards, but CRM.COM did not confirm"
+                    " spending it: %(problem)s",
+                    amount=format_amount(self.env, due, currency),
+                    problem=self._describe_error(error),
+                )
+            else:
+                spent = order.crmcom_additional_spend_amount
+                if currency.compare_amounts(spent, due) < 0:
+                    message = _(
+                        "CRM.COM spent %(spent)s of the %(due)s of rewards the till deducted.",
+                        spent=format_amount(self.env, spent, currency),
+                        due=format_amount(self.env, due, currency),
+                    )
+        elif currency.compare_amounts(due, 0) < 0:
+            message = _(
+                "CRM.COM spent %(amount)s more of the wallet than the till deducted.",
+                amount=format_amount(self.env, -due, currency),
+            )
+        order.write(
+            {
+                "crmcom_redemption_amount": order.crmcom_additional_spend_amount + automatic,
+                "crmcom_warning": message,
+            }
+        )
+
+    @api.model
     def _cancel_order_purchase(self, order, *, raise_errors=False):
         """Cancel ``order``'s purchase in CRM.COM (its awards and spends with it).
         Returns True once it is cancelled; failures are retried later (and raised
@@ -908,18 +957,17 @@ class CrmcomRewards(models.AbstractModel):
                     submitted_after=(order.crmcom_first_attempt_at or order.date_order)
                     - LOOKUP_MARGIN,
                 )
-                if found is None:
-                    order.write({"crmcom_state": "cancelled", "crmcom_next_attempt_at": False})
+                if found is None:  # never reached CRM.COM: nothing to cancel
+                    self._after_cancel(order)
                     return True
                 self._store_purchase(order, read_purchase(found))
                 order.crmcom_state = "cancel_pending"
             event = {"id": order.crmcom_purchase_id}
             try:
-                result = read_purchase(client.cancel_purchase(event))
+                client.cancel_purchase(event)
             except CrmcomApiError as error:
                 # Cancelled already (an earlier answer lost)? CRM.COM tells.
-                result = read_purchase(client.show_purchase(event))
-                if result.is_posted:
+                if read_purchase(client.show_purchase(event)).is_posted:
                     raise error from None
         except (CrmcomError, CrmcomOrderError, ValueError) as error:
             # A cancellation never gives up: the customer must not keep the awards.
@@ -937,15 +985,34 @@ class CrmcomRewards(models.AbstractModel):
             if raise_errors:
                 raise
             return False
+        self._after_cancel(order)
+        return True
+
+    @api.model
+    def _after_cancel(self, order):
+        """The purchase is cancelled (or never reached CRM.COM): the order is done
+        with CRM.COM, unless a partial refund left items to send again as a new
+        purchase (new reference number)."""
+        if not order.crmcom_replace_after_cancel:
+            order.write(
+                {
+                    "crmcom_state": "cancelled",
+                    "crmcom_last_error": False,
+                    "crmcom_next_attempt_at": False,
+                }
+            )
+            return
+        sequence = order.crmcom_sequence + 1
         order.write(
             {
-                "crmcom_state": "cancelled",
-                "crmcom_last_error": False,
-                "crmcom_next_attempt_at": False,
-                "crmcom_purchase_number": result.number or order.crmcom_purchase_number,
+                **{name: False for name in RESETTABLE_FIELDS},
+                "crmcom_replace_after_cancel": False,
+                "crmcom_state": "pending",
+                "crmcom_sequence": sequence,
+                "crmcom_reference": f"{order.pos_reference}/{sequence + 1}",
+                "crmcom_next_attempt_at": fields.Datetime.now(),
             }
         )
-        return True
 
     @api.model
     def _failure(self, order, error, *, retry):

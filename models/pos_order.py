@@ -41,6 +41,13 @@ class PosOrder(models.Model):
         help="Purchases of this order cancelled so far; the next one is sent with the"
         " reference number <order reference>/<count + 1>.",
     )
+    crmcom_replace_after_cancel = fields.Boolean(
+        string="CRM.COM Send Kept Items Again",
+        copy=False,
+        readonly=True,
+        help="After a partial refund: once the purchase is cancelled, the items kept"
+        " are sent as a new purchase.",
+    )
     crmcom_purchase_id = fields.Char(string="CRM.COM Purchase Id", copy=False, readonly=True)
     crmcom_purchase_number = fields.Char(
         string="CRM.COM Purchase Number", copy=False, readonly=True, index="btree_not_null"
@@ -89,6 +96,13 @@ class PosOrder(models.Model):
         string="CRM.COM Next Attempt", copy=False, readonly=True, index="btree_not_null"
     )
     crmcom_last_error = fields.Text(string="CRM.COM Last Error", copy=False, readonly=True)
+    crmcom_warning = fields.Text(
+        string="CRM.COM Check",
+        copy=False,
+        readonly=True,
+        help="Where the till and CRM.COM disagree on money (e.g. a refund paid rewards"
+        " back in cash): for the back office to look at.",
+    )
     crmcom_sent_at = fields.Datetime(string="CRM.COM Sent On", copy=False, readonly=True)
     # Administrators only: the till reads every order field it may (see
     # point_of_sale's read_pos_data), and the call log is not the cashier's.
@@ -136,19 +150,52 @@ class PosOrder(models.Model):
         return to_send
 
     def _crmcom_refunded(self):
-        """Orders some of whose items were refunded: a full refund cancels the
-        purchase in CRM.COM (its awards and spends are reversed there)."""
-        fully_refunded = self.filtered(
-            lambda order: all(
-                float_compare(
+        """Orders some of whose items were refunded. A full refund cancels the
+        purchase in CRM.COM (its awards and spends are reversed there); a partial
+        one cancels it and sends the items kept as a new purchase, spending again
+        the redemption the customer keeps (see README, Refunds)."""
+        for order in self:
+            sold = order.lines.filtered(
+                lambda line: line.qty > 0 and line.product_id != order._crmcom_redemption_product()
+            )
+            kept = [
+                line
+                for line in sold
+                if float_compare(
                     line.refunded_qty, line.qty, precision_rounding=line.product_uom_id.rounding
                 )
-                >= 0
-                for line in order.lines
-                if line.qty > 0
-            )
+                < 0
+            ]
+            if not kept:
+                order.crmcom_replace_after_cancel = False
+                order._crmcom_queue_cancel()
+                overpaid = order._crmcom_redemption_to_keep()
+                if not order.currency_id.is_zero(overpaid):
+                    order.crmcom_warning = _(
+                        "The refund paid back %(amount)s of CRM.COM rewards in cash"
+                        " although CRM.COM gives them back to the wallet.",
+                        amount=overpaid,
+                    )
+            elif order.crmcom_state == "sent" or (
+                order.crmcom_state in ("pending", "failed") and order.crmcom_attempts
+            ):
+                order.crmcom_replace_after_cancel = True
+                order._crmcom_queue_cancel()
+
+    def _crmcom_redemption_product(self):
+        return self.env["crmcom.rewards"]._redemption_product(self.company_id)
+
+    def _crmcom_redemption_to_keep(self):
+        """The till's redemption on this order that the customer still has:
+        the discount given, less what refunds gave back to the wallet (refunded
+        redemption lines)."""
+        self.ensure_one()
+        lines = self.lines.filtered(
+            lambda line: line.product_id == self._crmcom_redemption_product()
         )
-        fully_refunded._crmcom_queue_cancel()
+        given = -sum(lines.mapped("price_subtotal_incl"))
+        kept_back = sum(lines.refund_orderline_ids.mapped("price_subtotal_incl"))
+        return self.currency_id.round(given - kept_back)
 
     def _crmcom_queue_cancel(self):
         """Cancel the purchases of these orders in CRM.COM, right after commit."""

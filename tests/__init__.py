@@ -3,6 +3,8 @@ from . import test_call_log
 from . import test_order_cancel
 from . import test_order_payload
 from . import test_order_queue
+from . import test_order_refund
+from . import test_order_soak
 from . import test_partner_linking
 from . import test_pos_smoke
 from . import test_settings

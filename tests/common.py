@@ -101,6 +101,33 @@ class CrmcomPosCase(CrmcomSimulatorMixin, TestPoSCommon):
         super().setUp()
         self.open_new_session()
 
+    def drain(self):
+        """Run the sender as its cron does (without the commits a test cannot make)."""
+        return self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
+
+    def sell_refund(self, order, quantities=None):
+        """Refund ``order`` at the till: negative lines pointing at the sold ones,
+        ``quantities`` by product (default: everything)."""
+        lines = []
+        for line in order.lines:
+            qty = (quantities or {}).get(line.product_id, line.qty)
+            if qty:
+                lines.append(
+                    {"product": line.product_id, "quantity": -qty, "refunded_orderline_id": line.id}
+                )
+        data = self.create_ui_order_data(lines, customer=order.partner_id)
+        return self.env["pos.order"].browse(
+            self.env["pos.order"].sync_from_ui([data])["pos.order"][0]["id"]
+        )
+
+    def pay_draft(self, order, lines):
+        """Pay a draft order as the till does: its lines become ``lines``."""
+        data = self.create_ui_order_data(lines, customer=order.partner_id, uuid=order.uuid)
+        data.update(name=order.pos_reference, access_token=order.access_token)
+        data["lines"] = [(2, line.id) for line in order.lines] + data["lines"]
+        self.env["pos.order"].sync_from_ui([data])
+        return order
+
     def sell(self, lines, customer=None, **kwargs):
         """A paid order synced the way the till does (``sync_from_ui``)."""
         data = self.create_ui_order_data(lines, customer=customer or self.alice, **kwargs)

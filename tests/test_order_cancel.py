@@ -11,9 +11,6 @@ CANCEL = "customer_events/purchases/cancel"
 
 @tagged("post_install", "-at_install")
 class TestCrmcomOrderCancel(CrmcomPosCase):
-    def drain(self):
-        return self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
-
     def draft_with_redemption(self, amount=5):
         data = self.create_ui_order_data([(self.coffee, 5)], customer=self.alice)
         data.update(state="draft", payment_ids=[], amount_paid=0)
@@ -50,17 +47,6 @@ class TestCrmcomOrderCancel(CrmcomPosCase):
         self.assertEqual(self.wallet(), Decimal("20.00"))
         self.assertEqual(len(self.simulator.purchases()), 1)
         self.assertEqual(self.simulator.call_count(CANCEL), 1)
-
-    def sell_refund(self, order, quantities=None):
-        """Refund ``order`` at the till: negative lines pointing at the sold ones."""
-        lines = []
-        for line in order.lines:
-            qty = (quantities or {}).get(line.product_id, line.qty)
-            lines.append({"product": line.product_id, "quantity": -qty, "refunded_orderline_id": line.id})
-        data = self.create_ui_order_data(lines, customer=order.partner_id)
-        return self.env["pos.order"].browse(
-            self.env["pos.order"].sync_from_ui([data])["pos.order"][0]["id"]
-        )
 
     def test_a_cancellation_answer_lost_is_found_cancelled(self):
         order = self.sell([(self.coffee, 2)])

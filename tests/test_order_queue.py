@@ -15,9 +15,6 @@ class TestCrmcomOrderQueue(CrmcomPosCase):
         cron = self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")
         return self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
 
-    def drain(self):
-        return self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
-
     def test_a_paid_sale_is_queued_at_sync_and_sent_by_the_cron(self):
         triggers = self.triggers()
         order = self.sell([(self.coffee, 2)])

@@ -175,11 +175,7 @@ class TestCrmcomTillSpend(CrmcomPosCase):
         self.spend(order, 5)
         redemption = self.env.ref("pos_crmcom_rewards.product_crmcom_redemption")
         redemption.lst_price = -5.0
-        data = self.create_ui_order_data(
-            [(self.coffee, 5), (redemption, 1)], customer=self.alice, uuid=order.uuid
-        )
-        data.update(name=order.pos_reference, access_token=order.access_token)
-        self.env["pos.order"].sync_from_ui([data])
+        self.pay_draft(order, [(self.coffee, 5), (redemption, 1)])
         self.assertEqual(order.state, "paid")
         self.assertAlmostEqual(order.amount_total, 15.0)
         self.assertEqual(order.crmcom_state, "sent")

@@ -20,6 +20,8 @@ Usage:  PYTHONPATH=tools python -m pytest -p pytest_odoo_suite --odoo-... <tests
    depth mismatch" when several threads run ast.parse at once (gh-106905), and
    the first requests of a tour load manifests (ast.literal_eval) in parallel.
    Cached manifests are never parsed again.
+4. Prints, at the end of the run, what tests reported on the logger
+   ``odoo.addons.pos_crmcom_rewards.report`` (e.g. the soak test's counts).
 """
 from __future__ import annotations
 
@@ -40,6 +42,21 @@ class _DropImportNotice(logging.Filter):
 
 
 logging.getLogger("odoo.tests.common").addFilter(_DropImportNotice())
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+_REPORT = _Collect()
+_report_logger = logging.getLogger(f"odoo.addons.{ADDON}.report")
+_report_logger.setLevel(logging.INFO)
+_report_logger.addHandler(_REPORT)
 
 
 def _foreign_imports() -> list[str]:
@@ -88,6 +105,13 @@ def pytest_sessionstart(session):
 
     for name in module.get_modules():
         module.get_manifest(name)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REPORT.lines:
+        terminalreporter.section(f"{ADDON} report")
+        for line in _REPORT.lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_report_header(config):
