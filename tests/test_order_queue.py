@@ -1,3 +1,5 @@
+import time
+from datetime import timedelta
 from decimal import Decimal
 
 from odoo import fields
@@ -73,3 +75,37 @@ class TestCrmcomOrderQueue(CrmcomPosCase):
         self.assertEqual(self.drain(), 1)
         self.assertEqual(order.crmcom_state, "sent")
         self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
+
+    def test_a_time_out_after_crmcom_applied_the_purchase_is_not_sent_twice(self):
+        self.company.crmcom_read_timeout = 0.3
+        self.simulator.inject(Fault(endpoint=CREATE, kind="latency", delay=1.0))
+        order = self.sell([(self.coffee, 1)])
+        self.drain()
+        self.assertEqual(order.crmcom_state, "pending")
+        self.assertIn("in time", order.crmcom_last_error)
+        # Let the simulator finish what the client gave up waiting for.
+        deadline = fields.Datetime.now() + timedelta(seconds=5)
+        while not self.simulator.purchases() and fields.Datetime.now() < deadline:
+            time.sleep(0.05)
+        order.crmcom_next_attempt_at = fields.Datetime.now()
+        self.drain()
+        self.assertEqual(order.crmcom_state, "sent")
+        self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
+        self.assertEqual(self.simulator.call_count(CREATE), 1)
+
+    def test_a_worker_dying_after_crmcom_answered_does_not_send_twice(self):
+        order = self.sell([(self.coffee, 1)])
+        # The worker sends the purchase, then dies before its transaction commits:
+        # everything it wrote is rolled back, except the attempt it committed
+        # before calling CRM.COM (``_submit_order(commit=True)``).
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            self.env["crmcom.rewards"]._submit_order(order)
+            raise RuntimeError("worker killed")
+        order.invalidate_recordset()
+        self.assertEqual(order.crmcom_state, "pending")
+        self.assertEqual(len(self.simulator.purchases()), 1)
+        order.write({"crmcom_attempts": 1, "crmcom_first_attempt_at": fields.Datetime.now()})
+        self.drain()
+        self.assertEqual(order.crmcom_state, "sent")
+        self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
+        self.assertEqual(self.simulator.call_count(CREATE), 1)
