@@ -155,8 +155,10 @@ class PosOrder(models.Model):
         one cancels it and sends the items kept as a new purchase, spending again
         the redemption the customer keeps (see README, Refunds)."""
         for order in self:
+            redemption = order._crmcom_redemption_product()
             sold = order.lines.filtered(
-                lambda line: line.qty > 0 and line.product_id != order._crmcom_redemption_product()
+                lambda line, redemption=redemption: line.qty > 0
+                and line.product_id != redemption
             )
             kept = [
                 line

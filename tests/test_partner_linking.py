@@ -1,3 +1,5 @@
+from psycopg2 import IntegrityError
+
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 
@@ -79,7 +81,7 @@ class TestCrmcomPartnerLinking(CrmcomSimulatorMixin, TransactionCase):
 
     def test_the_database_refuses_two_customers_for_one_participant(self):
         self.identify("number", ALICE["number"])
-        with self.assertRaises(Exception), self.env.cr.savepoint():
+        with self.assertRaises(IntegrityError), self.env.cr.savepoint():
             self.env["res.partner"].create({"name": "Twin", "crmcom_participant_id": ALICE["id"]})
 
     def test_not_found_terminated_and_bad_input(self):
