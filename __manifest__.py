@@ -19,6 +19,9 @@
         "views/product_template_views.xml",
     ],
     "assets": {
+        "point_of_sale._assets_pos": [
+            "pos_crmcom_rewards/static/src/**/*",
+        ],
         "web.assets_tests": [
             "pos_crmcom_rewards/static/tests/tours/**/*",
         ],

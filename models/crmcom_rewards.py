@@ -844,6 +844,7 @@ class CrmcomRewards(models.AbstractModel):
         try:
             self._send_purchase(order, commit=commit)
             self._spend_redemption_kept(order)
+            self._receipt_figures(order)
         except (CrmcomOrderError, CrmcomConfigurationError) as error:
             order.write(self._failure(order, error, retry=False))
             return False
@@ -937,6 +938,27 @@ class CrmcomRewards(models.AbstractModel):
                 "crmcom_warning": message,
             }
         )
+
+    @api.model
+    def _receipt_figures(self, order):
+        """For a reprint of an order sent after the sale: the reduction method and
+        the wallet before come from the till's last preview of the order (guide,
+        advanced flow); wallet after = before + awarded - redemption."""
+        if order.crmcom_sequence or order.crmcom_reduction_method:
+            return
+        preview = self.env["crmcom.till.preview"].sudo().search(
+            [("order_uuid", "=", order.uuid), ("partner_id", "=", order.partner_id.id)], limit=1
+        )
+        if preview:
+            order.write(
+                {
+                    "crmcom_reduction_method": preview.reduction_method,
+                    "crmcom_wallet_before": preview.wallet_balance,
+                    "crmcom_wallet_after": preview.wallet_balance
+                    + order.crmcom_awarded_amount
+                    - order.crmcom_redemption_amount,
+                }
+            )
 
     @api.model
     def _cancel_order_purchase(self, order, *, raise_errors=False):

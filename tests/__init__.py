@@ -6,6 +6,8 @@ from . import test_order_queue
 from . import test_order_refund
 from . import test_order_soak
 from . import test_partner_linking
+from . import test_pos_identify_tour
 from . import test_pos_smoke
+from . import test_pos_spend_tour
 from . import test_settings
 from . import test_till_spend

@@ -217,3 +217,15 @@ class TestCrmcomTillSpend(CrmcomPosCase):
         stored.invalidate_recordset()
         self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_till_preview_gc").method_direct_trigger()
         self.assertFalse(stored.exists())
+
+    def test_an_order_paid_without_spending_keeps_its_receipt_figures(self):
+        order = self.draft([(self.coffee, 5)])
+        self.preview(order)
+        self.pay_draft(order, [(self.coffee, 5)])
+        self.assertEqual(order.crmcom_state, "pending")
+        self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
+        self.assertEqual(order.crmcom_state, "sent")
+        self.assertEqual(order.crmcom_reduction_method, "FRONT_END_REDUCTION")
+        self.assertEqual(order.crmcom_wallet_before, ALICE["balance"])
+        self.assertEqual(order.crmcom_awarded_amount, 3.0)
+        self.assertEqual(order.crmcom_wallet_after, ALICE["balance"] + 3.0)
