@@ -583,11 +583,7 @@ class CrmcomRewards(models.AbstractModel):
     def _write_redemption(self, order):
         """Redemption = additional + instant + automatic spend; wallet after =
         before + awarded - redemption (the guide's formulas)."""
-        redemption = (
-            order.crmcom_additional_spend_amount
-            + order.crmcom_instant_spend_amount
-            + order.crmcom_automatic_spend_amount
-        )
+        redemption = _redemption(order)
         order.write(
             {
                 "crmcom_redemption_amount": redemption,
@@ -934,7 +930,7 @@ class CrmcomRewards(models.AbstractModel):
             )
         order.write(
             {
-                "crmcom_redemption_amount": order.crmcom_additional_spend_amount + automatic,
+                "crmcom_redemption_amount": _redemption(order),
                 "crmcom_warning": message,
             }
         )
@@ -1125,6 +1121,15 @@ class CrmcomRewards(models.AbstractModel):
         return _notification(
             _("CRM.COM submission"), _("%(sent)s order(s) sent.", sent=sent), "success"
         )
+
+
+def _redemption(order):
+    """What CRM.COM spent on the order: additional + instant + automatic spend."""
+    return (
+        order.crmcom_additional_spend_amount
+        + order.crmcom_instant_spend_amount
+        + order.crmcom_automatic_spend_amount
+    )
 
 
 def _retry_delay(attempts):
