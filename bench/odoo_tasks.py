@@ -244,6 +244,7 @@ def drain(registry, url, n, latency, template_ids):
     with registry.cursor() as cr:
         env = _env(cr)
         set_url(env, url)
+        parallel = env.company.crmcom_parallel_requests
         # nothing else pending: only the bench's orders are drained
         cr.execute(
             "UPDATE pos_order SET crmcom_state = 'none', crmcom_next_attempt_at = NULL"
@@ -288,6 +289,7 @@ def drain(registry, url, n, latency, template_ids):
     exactly_one = sum(1 for r in refs if posted.get(r) == 1)
     calls_drain = len(state["calls"])
     logins_drain = state.get("login_count")
+    peak_in_flight = state.get("peak_in_flight")
 
     # Plain loop of the same create_purchase calls, straight with the client.
     client = CrmcomClient(url, web_api_key=WEB_API_KEY, timeout=(2.0, 5.0))
@@ -310,6 +312,8 @@ def drain(registry, url, n, latency, template_ids):
         "calls": calls_drain,
         "logins": logins_drain,
         "cron_runs": runs,
+        "peak_in_flight": peak_in_flight,
+        "parallel_requests": parallel,
         "wallet_ok": wallet_ok,
     }
 

@@ -404,7 +404,8 @@ def main():
                     f"_cron_submit_pending: {d['drain_eps']:.1f} events/s ({d['drain_s']:.1f} s, {d['cron_runs']} batches of 100)",
                     f"direct CrmcomClient.create_purchase loop: {d['direct_eps']:.1f} events/s ({d['direct_s']:.1f} s)",
                     f"ratio addon/direct {d['drain_eps']/d['direct_eps']:.2f}; peak RSS during drain +{d['rss_delta_kb']/1024:.1f} MB over start (peak {d['rss_peak_kb']/1024:.0f} MB)",
-                    f"{d['calls']} CRM.COM calls, {d['logins']} logins",
+                    f"{d['calls']} CRM.COM calls, {d['logins']} logins, at most {d['peak_in_flight']}"
+                    f" in flight (setting {d['parallel_requests']})",
                     f"exactly one POSTED purchase: {d['exactly_one']}/{d['n']} orders; states {d['states']}",
                     ("MET" if d["drain_eps"] >= 100 else "MISSED") + " (≥ 100 events/s at 50 ms)"
                     if latency else "—",

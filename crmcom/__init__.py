@@ -1,6 +1,6 @@
 """A pure-Python client of the CRM.COM Rewards Web API v2 (no Odoo imports)."""
 
-from .client import CallRecord, CrmcomClient, normalise_base_url, shared_session
+from .client import POOL_SIZE, CallRecord, CrmcomClient, normalise_base_url, shared_session
 from .errors import (
     CrmcomApiError,
     CrmcomAuthenticationError,
@@ -34,6 +34,7 @@ from .tokens import TokenCache, default_token_cache
 __all__ = [
     "BACK_END_REDUCTION",
     "FRONT_END_REDUCTION",
+    "POOL_SIZE",
     "CallRecord",
     "CrmcomApiError",
     "CrmcomAuthenticationError",

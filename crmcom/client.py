@@ -41,11 +41,15 @@ _TOKEN_ERROR = re.compile(r"TOKEN|SESSION|AUTHENTICAT|UNAUTHORI[SZ]ED|LOGIN", re
 # Answers of a proxy in front of CRM.COM: retried for reads only.
 _RETRYABLE_HTTP = frozenset({502, 503, 504})
 
+# Connections kept per CRM.COM host: also the most requests a process may have in
+# flight at once without opening throw-away connections.
+POOL_SIZE = 32
+
 _sessions = {}
 _sessions_lock = threading.Lock()
 
 
-def shared_session(base_url, *, pool_size=32):
+def shared_session(base_url, *, pool_size=POOL_SIZE):
     """One pooled session per CRM.COM host, shared by every client in the process."""
     netloc = urlsplit(base_url)[:2]
     with _sessions_lock:

@@ -133,7 +133,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._control(verb, url.path[len(CONTROL_PREFIX) :].strip("/"), body)
         elif url.path.startswith(API_PREFIX):
             endpoint = url.path[len(API_PREFIX) :].strip("/")
-            self._api(verb, endpoint, body, url.query)
+            with self.server.simulator.serving_call():
+                self._api(verb, endpoint, body, url.query)
         else:
             self._send_json(
                 404,

@@ -33,6 +33,8 @@ class Simulator:
         self.engine.tokens.ttl = self._initial_token_ttl
         self._calls = []
         self._calls_lock = threading.Lock()
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._server = None
         self._thread = None
 
@@ -147,6 +149,7 @@ class Simulator:
         self.engine.tokens.ttl = self._initial_token_ttl
         with self._calls_lock:
             self._calls.clear()
+            self._peak_in_flight = self._in_flight
 
     # ---- state reads (deep copies) -----------------------------------------------
 
@@ -172,6 +175,24 @@ class Simulator:
         with self._calls_lock:
             return sum(1 for c in self._calls if endpoint in (None, c["endpoint"]))
 
+    @property
+    def peak_in_flight(self):
+        """The most API requests served at the same time since the last reset."""
+        with self._calls_lock:
+            return self._peak_in_flight
+
+    @contextlib.contextmanager
+    def serving_call(self):
+        """Counts an API request in flight while it is served."""
+        with self._calls_lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._calls_lock:
+                self._in_flight -= 1
+
     def record_call(self, method, endpoint, status_code, duration, applied):
         with self._calls_lock:
             self._calls.append(
@@ -194,6 +215,7 @@ class Simulator:
                 "spend_requests": self.spend_requests(),
                 "login_count": self.login_count,
                 "active_tokens": self.engine.tokens.active_count(),
+                "peak_in_flight": self.peak_in_flight,
             }
         calls = self.calls
         counts = {}

@@ -6,16 +6,19 @@ Models, controllers and the till call it; no CRM.COM error ever reaches a cashie
 as a traceback.
 """
 
+import dataclasses
 import datetime
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from decimal import ROUND_HALF_UP, Decimal
 
+import psycopg2.errors
 import pytz
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import format_amount
+from odoo.tools import SQL, format_amount
 
 from ..crmcom import (
     FRONT_END_REDUCTION,
@@ -49,6 +52,8 @@ MAX_IDENTIFIER_LENGTH = 200
 # first attempt (clocks of Odoo and CRM.COM may differ).
 LOOKUP_MARGIN = datetime.timedelta(hours=1)
 PREVIEW_VALIDITY = datetime.timedelta(minutes=15)
+# An access token's "last used" is kept to the hour (not rewritten at every scan).
+TOKEN_USE_PRECISION = datetime.timedelta(hours=1)
 # What a cancelled redemption leaves behind on a draft order.
 RESETTABLE_FIELDS = (
     "crmcom_purchase_id",
@@ -69,6 +74,13 @@ RESETTABLE_FIELDS = (
     "crmcom_last_error",
     "crmcom_sent_at",
 )
+# An order being sent is not due again before this (its worker holds it meanwhile;
+# after a crash, the next attempt looks it up first).
+IN_FLIGHT_LEASE = datetime.timedelta(minutes=5)
+# Orders handled per transaction by the sender, per request allowed in flight: two
+# rounds of requests, few enough that a refund synced meanwhile never waits long
+# for the row lock of the order it refunds.
+CHUNK_PER_REQUEST = 2
 RETRY_DELAY_BASE = datetime.timedelta(minutes=1)
 RETRY_DELAY_CAP = datetime.timedelta(hours=1)
 
@@ -84,8 +96,10 @@ class CrmcomRewards(models.AbstractModel):
     # ------------------------------------------------------------------ client
 
     @api.model
-    def _client(self, company, *, order=None, partner=None):
-        """A client for ``company``'s CRM.COM settings whose calls are logged.
+    def _client(self, company, *, order=None, partner=None, calls=None):
+        """A client for ``company``'s CRM.COM settings whose calls are logged: at
+        once, or appended to ``calls`` as ``(record, company, order, partner)`` for
+        ``crmcom.call.log._record_calls`` (clients used outside this thread).
 
         Raises CrmcomConfigurationError when the settings are incomplete."""
         settings = company.sudo()
@@ -113,13 +127,20 @@ class CrmcomRewards(models.AbstractModel):
                 "password": settings.crmcom_password,
                 "organisation": settings.crmcom_organisation,
             }
-        log = self.env["crmcom.call.log"]
+        if calls is None:
+            log = self.env["crmcom.call.log"]
+
+            def on_call(record):
+                log._record_call(record, company=company, order=order, partner=partner)
+        else:
+
+            def on_call(record):
+                calls.append((record, company, order, partner))
+
         return CrmcomClient(
             settings.crmcom_base_url,
             timeout=(settings.crmcom_connect_timeout, settings.crmcom_read_timeout),
-            on_call=lambda record: log._record_call(
-                record, company=company, order=order, partner=partner
-            ),
+            on_call=on_call,
             **credentials,
         )
 
@@ -194,12 +215,19 @@ class CrmcomRewards(models.AbstractModel):
         customers for one participant, even when two tills identify at once."""
         if not participant.id:
             raise CrmcomOrderError(_("CRM.COM sent a customer without an id."))
-        # Serialises concurrent linking of the same participant until commit.
-        self.env.cr.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crmcom:{participant.id}",)
+        partners = (
+            self.env["res.partner"]
+            .sudo()
+            .with_context(active_test=False, tracking_disable=True)
         )
-        partners = self.env["res.partner"].sudo().with_context(active_test=False)
         partner = partners.search([("crmcom_participant_id", "=", participant.id)], limit=1)
+        if not partner:
+            # Serialises concurrent linking of the same participant until commit
+            # (only needed when the customer may be linked or created here).
+            self.env.cr.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crmcom:{participant.id}",)
+            )
+            partner = partners.search([("crmcom_participant_id", "=", participant.id)], limit=1)
         if not partner and token:
             partner = self.env["crmcom.access.token"].sudo().search(
                 [("code", "=", token)], limit=1
@@ -214,20 +242,42 @@ class CrmcomRewards(models.AbstractModel):
                 ],
                 limit=1,
             )
-        values = {
+        identity = {
             "crmcom_participant_id": participant.id,
-            "crmcom_participant_number": participant.number,
-            "crmcom_account_id": participant.account_id,
-            "crmcom_account_number": participant.account_number,
+            "crmcom_participant_number": participant.number or False,
+            "crmcom_account_id": participant.account_id or False,
+            "crmcom_account_number": participant.account_number or False,
+        }
+        wallet = {
             "crmcom_wallet_balance": float(participant.wallet_balance or 0),
             "crmcom_wallet_read_at": fields.Datetime.now(),
         }
-        if partner:
-            partner.write(values)
-        else:
+        if not partner:
             partner = partners.create(
-                {"name": participant.name or participant.number, **values}
+                {"name": participant.name or participant.number, **identity, **wallet}
             )
+            return self._linked(partner, token)
+        changed = {name: value for name, value in identity.items() if partner[name] != value}
+        if changed:
+            partner.write(changed)
+        # The wallet snapshot changes at every identification: a plain UPDATE, as a
+        # partner's write costs the cashier 10 ms or more (nothing depends on it).
+        partners.flush_model(list(wallet))
+        self.env.cr.execute(
+            SQL(
+                "UPDATE res_partner SET crmcom_wallet_balance = %s, crmcom_wallet_read_at = %s"
+                " WHERE id = %s",
+                wallet["crmcom_wallet_balance"],
+                wallet["crmcom_wallet_read_at"],
+                partner.id,
+            )
+        )
+        partner.invalidate_recordset(list(wallet))
+        return self._linked(partner, token)
+
+    @api.model
+    def _linked(self, partner, token):
+        """``partner``, known by ``token`` from now on (if one was scanned)."""
         if token:
             self._remember_token(partner, token)
         return partner.sudo(False)
@@ -236,10 +286,15 @@ class CrmcomRewards(models.AbstractModel):
     def _remember_token(self, partner, code):
         tokens = self.env["crmcom.access.token"].sudo()
         known = tokens.search([("code", "=", code)], limit=1)
-        if known:
-            known.write({"partner_id": partner.id, "last_used": fields.Datetime.now()})
-        else:
+        now = fields.Datetime.now()
+        if not known:
             tokens.create({"code": code, "partner_id": partner.id})
+        elif (
+            known.partner_id != partner
+            or not known.last_used
+            or known.last_used < now - TOKEN_USE_PRECISION
+        ):
+            known.write({"partner_id": partner.id, "last_used": now})
 
     @api.model
     def identify_customer(self, config_id, kind, value):
@@ -385,6 +440,8 @@ class CrmcomRewards(models.AbstractModel):
         if not order:
             return {"ok": False, "reason": "invalid", "message": _("Save the order first.")}
         order.check_access("write")
+        # The CRM.COM fields are not tracked: spare each write the chatter's work.
+        order = order.with_context(tracking_disable=True)
         self._lock(order)
         if order.crmcom_additional_spend_amount or (order.crmcom_purchase_id and not requested):
             return self._spend_answer(order, requested)
@@ -630,18 +687,21 @@ class CrmcomRewards(models.AbstractModel):
         raw_lines = order_data.get("lines")
         if not isinstance(raw_lines, list) or not raw_lines or len(raw_lines) > 1000:
             raise ValueError(_("The order has no lines."))
-        products = self.env["product.product"]
+        if not all(isinstance(raw, dict) for raw in raw_lines):
+            raise ValueError(_("The order sent by the till is unreadable."))
+        product_ids = [raw.get("product_id") for raw in raw_lines]
+        products = self.env["product.product"].browse(
+            list({product_id for product_id in product_ids if _is_id(product_id)})
+        )
+        known = set(products.exists().ids)  # one query for all the lines
         lines = []
-        for raw in raw_lines:
-            if not isinstance(raw, dict):
-                raise ValueError(_("The order sent by the till is unreadable."))
-            product = products.browse(raw.get("product_id")) if _is_id(raw.get("product_id")) else products
-            if not product.exists():
+        for raw, product_id in zip(raw_lines, product_ids, strict=True):
+            if not _is_id(product_id) or product_id not in known:
                 raise ValueError(_("The order holds an unknown product."))
             numbers = [raw.get(key) for key in ("qty", "price_subtotal", "price_subtotal_incl")]
             if not all(_is_finite_number(number) for number in numbers):
                 raise ValueError(_("The order holds a line without valid amounts."))
-            lines.append((product, *numbers))
+            lines.append((products.browse(product_id), *numbers))
         return uuid, partner, lines
 
     @api.model
@@ -792,9 +852,13 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _redemption_product(self, company):
-        return company.crmcom_redemption_product_id or self.env.ref(
+        if company.crmcom_redemption_product_id:
+            return company.crmcom_redemption_product_id
+        # The xmlid's id is cached (env.ref would query its existence every time).
+        product_id = self.env["ir.model.data"]._xmlid_to_res_id(
             "pos_crmcom_rewards.product_crmcom_redemption", raise_if_not_found=False
         )
+        return self.env["product.product"].browse(product_id)
 
     @api.model
     def _performed_on(self, order):
@@ -819,10 +883,12 @@ class CrmcomRewards(models.AbstractModel):
         )
 
     @api.model
-    def _lock(self, order):
-        """Lock ``order``'s row until commit: one worker or till request at a time."""
-        self.env.cr.execute("SELECT id FROM pos_order WHERE id = %s FOR UPDATE", (order.id,))
-        order.invalidate_recordset()
+    def _lock(self, orders):
+        """Lock the rows of ``orders`` until commit: one worker or till request at a time."""
+        self.env.cr.execute(
+            "SELECT id FROM pos_order WHERE id IN %s FOR UPDATE", (tuple(orders.ids),)
+        )
+        orders.invalidate_recordset()
 
     @api.model
     def _submit_order(self, order, *, commit=False):
@@ -839,57 +905,62 @@ class CrmcomRewards(models.AbstractModel):
             return bool(order.crmcom_purchase_id)
         try:
             self._send_purchase(order, commit=commit)
-            self._spend_redemption_kept(order)
-            self._receipt_figures(order)
-        except (CrmcomOrderError, CrmcomConfigurationError) as error:
-            order.write(self._failure(order, error, retry=False))
+        except (CrmcomError, CrmcomOrderError) as error:
+            order.write(self._failure(order, error))
             return False
-        except CrmcomError as error:
-            refused = isinstance(error, CrmcomApiError) and not isinstance(
-                error, CrmcomAuthenticationError
-            )
-            order.write(self._failure(order, error, retry=not refused))
-            return False
+        self._after_purchase(order)
         return True
 
     @api.model
     def _send_purchase(self, order, *, commit=False):
         """Create ``order``'s purchase in CRM.COM (the row must be locked) and store
-        it; returns the PurchaseResult, raises CrmcomOrderError / CrmcomError.
+        it; returns the PurchaseResult, raises CrmcomOrderError / CrmcomError."""
+        client, attempt = self._begin_attempt(order)
+        if commit:
+            self.env.cr.commit()
+            self._lock(order)
+        result = _exchange_purchase(client, attempt)
+        self._store_purchase(order, result)
+        return result
+
+    @api.model
+    def _begin_attempt(self, order, *, calls=None):
+        """Count an attempt at sending ``order``'s purchase (the row must be locked):
+        returns the client and the PurchaseAttempt for :func:`_exchange_purchase`.
 
         Every attempt but the first looks the reference up in CRM.COM before
         creating anything: an earlier answer may have been lost, or the worker may
-        have died before it stored it."""
-        look_up_first = order.crmcom_attempts > 0
+        have died before it stored it. The order is not due again until the lease
+        ends, so no other worker picks it up while its answer is awaited.
+        ``calls`` collects the call records instead of logging them at once (for
+        calls made outside this thread)."""
         reference = order.crmcom_reference or order.pos_reference
         purchase = self._purchase_for_order(order, reference=reference)
-        client = self._client(order.company_id, order=order, partner=order.partner_id)
-        first_attempt = order.crmcom_first_attempt_at or fields.Datetime.now()
+        client = self._client(order.company_id, order=order, partner=order.partner_id, calls=calls)
+        now = fields.Datetime.now()
+        first_attempt = order.crmcom_first_attempt_at or now
+        attempt = PurchaseAttempt(
+            purchase=purchase,
+            look_up_first=order.crmcom_attempts > 0,
+            submitted_after=first_attempt - LOOKUP_MARGIN,
+        )
         order.write(
             {
                 "crmcom_attempts": order.crmcom_attempts + 1,
                 "crmcom_reference": reference,
                 "crmcom_first_attempt_at": first_attempt,
+                "crmcom_next_attempt_at": now + IN_FLIGHT_LEASE,
             }
         )
-        if commit:
-            self.env.cr.commit()
-            self._lock(order)
-        data = None
-        if look_up_first:
-            data = client.find_purchase(
-                purchase.customer,
-                purchase.reference_number,
-                submitted_after=first_attempt - LOOKUP_MARGIN,
-            )
-        if data is None:
-            data = client.create_purchase(purchase)
-        try:
-            result = read_purchase(data)
-        except ValueError as error:  # an OK answer without a usable purchase
-            raise CrmcomProtocolError(str(error), maybe_applied=True) from None
-        self._store_purchase(order, result)
-        return result
+        return client, attempt
+
+    @api.model
+    def _after_purchase(self, orders):
+        """What follows purchases sent after the sale: the kept redemption is
+        spent, and the receipt figures are completed for reprints."""
+        for order in orders:
+            self._spend_redemption_kept(order)
+        self._receipt_figures(orders)
 
     @api.model
     def _spend_redemption_kept(self, order):
@@ -936,25 +1007,32 @@ class CrmcomRewards(models.AbstractModel):
         )
 
     @api.model
-    def _receipt_figures(self, order):
+    def _receipt_figures(self, orders):
         """For a reprint of an order sent after the sale: the reduction method and
         the wallet before come from the till's last preview of the order (guide,
         advanced flow); wallet after = before + awarded - redemption."""
-        if order.crmcom_sequence or order.crmcom_reduction_method:
-            return
-        preview = self.env["crmcom.till.preview"].sudo().search(
-            [("order_uuid", "=", order.uuid), ("partner_id", "=", order.partner_id.id)], limit=1
+        orders = orders.filtered(
+            lambda order: not order.crmcom_sequence and not order.crmcom_reduction_method
         )
-        if preview:
-            order.write(
-                {
-                    "crmcom_reduction_method": preview.reduction_method,
-                    "crmcom_wallet_before": preview.wallet_balance,
-                    "crmcom_wallet_after": preview.wallet_balance
-                    + order.crmcom_awarded_amount
-                    - order.crmcom_redemption_amount,
-                }
-            )
+        if not orders:
+            return
+        previews = {}
+        for preview in self.env["crmcom.till.preview"].sudo().search(
+            [("order_uuid", "in", orders.mapped("uuid"))]
+        ):  # newest first
+            previews.setdefault((preview.order_uuid, preview.partner_id), preview)
+        for order in orders:
+            preview = previews.get((order.uuid, order.partner_id))
+            if preview:
+                order.write(
+                    {
+                        "crmcom_reduction_method": preview.reduction_method,
+                        "crmcom_wallet_before": preview.wallet_balance,
+                        "crmcom_wallet_after": preview.wallet_balance
+                        + order.crmcom_awarded_amount
+                        - order.crmcom_redemption_amount,
+                    }
+                )
 
     @api.model
     def _cancel_order_purchase(self, order, *, raise_errors=False):
@@ -1033,10 +1111,17 @@ class CrmcomRewards(models.AbstractModel):
         )
 
     @api.model
-    def _failure(self, order, error, *, retry):
+    def _failure(self, order, error):
         """Values for a failed attempt: retried later with a growing delay, or
-        failed for the back office (refused, or out of attempts)."""
+        failed for the back office (refused by CRM.COM or by our own checks, or
+        out of attempts)."""
         attempts = order.crmcom_attempts
+        if isinstance(error, CrmcomOrderError | CrmcomConfigurationError):
+            retry = False
+        else:
+            retry = not isinstance(error, CrmcomApiError) or isinstance(
+                error, CrmcomAuthenticationError
+            )
         message = error if isinstance(error, CrmcomOrderError) else self._describe_error(error)
         if retry and attempts < order.company_id.crmcom_max_attempts:
             return {
@@ -1068,32 +1153,137 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _cron_submit_pending(self, batch_size=100, *, commit=True):
-        """Scheduled action: send the pending orders that are due, oldest first, each
-        in its own transaction; wakes itself up again while some remain."""
-        orders = self.env["pos.order"].sudo().search(
-            [
-                ("crmcom_next_attempt_at", "<=", fields.Datetime.now()),
-                "|",
-                ("crmcom_state", "=", "cancel_pending"),
-                "&",
-                ("crmcom_state", "=", "pending"),
-                ("state", "in", ("paid", "done", "invoiced")),
-            ],
-            order="crmcom_next_attempt_at, id",
-            limit=batch_size,
+        """Scheduled action: handle up to ``batch_size`` due orders, oldest first, in
+        small chunks (one transaction each) whose purchases are sent in parallel;
+        wakes itself up again while some remain. Returns how many were handled."""
+        # The CRM.COM fields are not tracked: spare each write the chatter's work.
+        handled = self.with_context(tracking_disable=True)._submit_due_orders(
+            batch_size, commit=commit
         )
-        for order in orders:
-            rewards = self.with_company(order.company_id)
-            order = order.with_company(order.company_id)
-            if order.crmcom_state == "cancel_pending":
-                rewards._cancel_order_purchase(order)
-            else:
-                rewards._submit_order(order, commit=commit)
-            if commit:
-                self.env.cr.commit()
-        if len(orders) == batch_size:
+        if handled >= batch_size:
             self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")._trigger()
-        return len(orders)
+        return handled
+
+    @api.model
+    def _submit_due_orders(self, batch_size, *, commit):
+        handled = 0
+        parallel = self._parallel_requests()
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="crmcom-send") as pool:
+            while handled < batch_size:
+                chunk = min(parallel * CHUNK_PER_REQUEST, batch_size - handled)
+                orders = self._claim_due_orders(chunk)
+                if not orders:
+                    break
+                handled += len(orders)
+                cancellations = orders.filtered(
+                    lambda order: order.crmcom_state == "cancel_pending"
+                )
+                for order in cancellations:  # rare: one at a time
+                    company = order.company_id
+                    self.with_company(company)._cancel_order_purchase(order.with_company(company))
+                self._send_purchases(orders - cancellations, pool=pool, commit=commit)
+                if commit:
+                    self.env.cr.commit()
+        return handled
+
+    @api.model
+    def _parallel_requests(self):
+        companies = self.env["res.company"].sudo().search([("crmcom_enabled", "=", True)])
+        return max(companies.mapped("crmcom_parallel_requests") or [1])
+
+    @api.model
+    def _claim_due_orders(self, limit):
+        """Lock and return up to ``limit`` due orders that no one else holds (a till
+        request, a refund, a back-office retry or another worker: they are skipped,
+        not waited for)."""
+        self.env["pos.order"].flush_model(["crmcom_state", "crmcom_next_attempt_at", "state"])
+        return self._lock_rows(
+            SQL(
+                """SELECT id FROM pos_order
+                    WHERE crmcom_next_attempt_at <= %(now)s
+                      AND (crmcom_state = 'cancel_pending'
+                           OR (crmcom_state = 'pending' AND state IN ('paid', 'done', 'invoiced')))
+                 ORDER BY crmcom_next_attempt_at, id
+                    LIMIT %(limit)s
+                      FOR UPDATE SKIP LOCKED""",
+                now=fields.Datetime.now(),
+                limit=limit,
+            )
+        )
+
+    @api.model
+    def _lock_unless_busy(self, orders):
+        """Lock those of ``orders`` that no other transaction holds; returns them."""
+        if not orders:
+            return orders
+        return self._lock_rows(
+            SQL(
+                "SELECT id FROM pos_order WHERE id IN %s FOR UPDATE SKIP LOCKED",
+                tuple(orders.ids),
+            )
+        )
+
+    @api.model
+    def _lock_rows(self, query):
+        """The pos.order rows that ``query`` (a SELECT id ... FOR UPDATE SKIP
+        LOCKED) locked. A row another transaction changed since this one's snapshot
+        cannot be locked (repeatable read): then none, and the orders wait for the
+        sender's next run instead of failing this one."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(query, log_exceptions=False)
+                ids = [row[0] for row in self.env.cr.fetchall()]
+        except psycopg2.errors.SerializationFailure:
+            ids = []
+        orders = self.env["pos.order"].sudo().browse(ids)
+        orders.invalidate_recordset()
+        return orders
+
+    @api.model
+    def _send_purchases(self, orders, *, pool, commit=True):
+        """Send the purchases of ``orders`` (locked, due) with several requests in
+        flight on the ``pool`` of threads. The database is only touched from this
+        thread: attempts are counted (and committed, with ``commit``) before any
+        call; the workers only talk HTTP; answers are stored as they come."""
+        calls = []  # (CallRecord, company, order, partner), appended by the workers
+        jobs = []
+        for order in orders:
+            company = order.company_id
+            rewards = self.with_company(company)
+            try:
+                client, attempt = rewards._begin_attempt(order.with_company(company), calls=calls)
+            except (CrmcomOrderError, CrmcomConfigurationError) as error:
+                order.write(rewards._failure(order, error))
+                continue
+            jobs.append((order, client, attempt, order.crmcom_attempts))
+        if commit and jobs:
+            self.env.cr.commit()
+            # Locked again until the answers are stored. An order someone took or
+            # changed in between (a refund, say) is left alone: its attempt is
+            # counted, so whoever sends it next looks it up first.
+            held = self._lock_unless_busy(orders)
+            jobs = [
+                job
+                for job in jobs
+                if job[0] in held
+                and job[0].crmcom_state == "pending"
+                and job[0].crmcom_attempts == job[3]
+            ]
+        if not jobs:
+            return
+        pending = {
+            pool.submit(_exchange_purchase, client, attempt): order
+            for order, client, attempt, _attempts in jobs
+        }
+        for future in as_completed(pending):
+            order = pending[future]
+            try:
+                self._store_purchase(order, future.result())
+            except CrmcomError as error:
+                order.write(self._failure(order, error))
+        self.env["crmcom.call.log"]._record_calls(calls)
+        sent = self.env["pos.order"].union(*(order for order, *_ in jobs))
+        self._after_purchase(sent.filtered(lambda order: order.crmcom_state == "sent"))
 
     @api.model
     def _retry_orders(self, orders):
@@ -1121,6 +1311,33 @@ class CrmcomRewards(models.AbstractModel):
         return _notification(
             _("CRM.COM submission"), _("%(sent)s order(s) sent.", sent=sent), "success"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class PurchaseAttempt:
+    """One attempt at creating an order's purchase, ready to go over HTTP."""
+
+    purchase: Purchase
+    look_up_first: bool
+    submitted_after: datetime.datetime
+
+
+def _exchange_purchase(client, attempt):
+    """The HTTP part of sending a purchase: look it up first where an earlier
+    attempt may have reached CRM.COM, else create it. No database here: worker
+    threads run it. Returns the PurchaseResult; raises CrmcomError."""
+    data = None
+    if attempt.look_up_first:
+        purchase = attempt.purchase
+        data = client.find_purchase(
+            purchase.customer, purchase.reference_number, submitted_after=attempt.submitted_after
+        )
+    if data is None:
+        data = client.create_purchase(attempt.purchase)
+    try:
+        return read_purchase(data)
+    except ValueError as error:  # an OK answer without a usable purchase
+        raise CrmcomProtocolError(str(error), maybe_applied=True) from None
 
 
 def _redemption(order):

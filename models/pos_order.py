@@ -192,9 +192,8 @@ class PosOrder(models.Model):
         the discount given, less what refunds gave back to the wallet (refunded
         redemption lines)."""
         self.ensure_one()
-        lines = self.lines.filtered(
-            lambda line: line.product_id == self._crmcom_redemption_product()
-        )
+        redemption = self._crmcom_redemption_product()
+        lines = self.lines.filtered(lambda line: line.product_id == redemption)
         given = -sum(lines.mapped("price_subtotal_incl"))
         kept_back = sum(lines.refund_orderline_ids.mapped("price_subtotal_incl"))
         return self.currency_id.round(given - kept_back)

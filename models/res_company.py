@@ -3,6 +3,8 @@ from urllib.parse import urlsplit
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..crmcom import POOL_SIZE as MAX_PARALLEL_REQUESTS
+
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Secrets: readable and writable by administrators only (invariant "secrets stay home").
 SECRET_GROUP = "base.group_system"
@@ -56,6 +58,14 @@ class ResCompany(models.Model):
     crmcom_log_retention_days = fields.Integer(
         string="CRM.COM Log Retention (days)", default=90, required=True
     )
+    crmcom_parallel_requests = fields.Integer(
+        string="CRM.COM Parallel Requests",
+        default=8,
+        required=True,
+        help="Purchases an Odoo server process sends at once when it works through a"
+        " backlog (after an outage, say). Lower it if CRM.COM limits the requests of"
+        " your organisation.",
+    )
 
     @api.constrains("crmcom_base_url")
     def _check_crmcom_base_url(self):
@@ -82,6 +92,7 @@ class ResCompany(models.Model):
         "crmcom_read_timeout",
         "crmcom_max_attempts",
         "crmcom_log_retention_days",
+        "crmcom_parallel_requests",
     )
     def _check_crmcom_numbers(self):
         for company in self:
@@ -93,3 +104,10 @@ class ResCompany(models.Model):
                 raise ValidationError(_("Allow at least one attempt to send an order."))
             if company.crmcom_log_retention_days < 1:
                 raise ValidationError(_("Keep the CRM.COM log for at least one day."))
+            if not 1 <= company.crmcom_parallel_requests <= MAX_PARALLEL_REQUESTS:
+                raise ValidationError(
+                    _(
+                        "CRM.COM parallel requests must be between 1 and %(maximum)s.",
+                        maximum=MAX_PARALLEL_REQUESTS,
+                    )
+                )

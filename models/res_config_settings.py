@@ -38,6 +38,9 @@ class ResConfigSettings(models.TransientModel):
     crmcom_log_retention_days = fields.Integer(
         related="company_id.crmcom_log_retention_days", readonly=False
     )
+    crmcom_parallel_requests = fields.Integer(
+        related="company_id.crmcom_parallel_requests", readonly=False
+    )
     pos_crmcom_enabled = fields.Boolean(related="pos_config_id.crmcom_enabled", readonly=False)
     pos_crmcom_unit_key = fields.Selection(related="pos_config_id.crmcom_unit_key", readonly=False)
     pos_crmcom_unit_value = fields.Char(related="pos_config_id.crmcom_unit_value", readonly=False)

@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -51,6 +52,21 @@ def test_set_latency_slows_every_answer(simulator, sim_api):
     show_alice(sim_api)
     assert time.monotonic() - started >= 0.2
     simulator.set_latency(0)
+
+
+def test_peak_in_flight_counts_requests_served_at_the_same_time(simulator, sim_api):
+    simulator.set_latency(0.5)
+    show_alice(sim_api)
+    assert simulator.peak_in_flight == 1
+    threads = [threading.Thread(target=show_alice, args=(sim_api,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert simulator.peak_in_flight == 3
+    assert simulator.snapshot()["peak_in_flight"] == 3
+    simulator.reset()
+    assert simulator.peak_in_flight == 0
 
 
 def test_latency_does_not_stop_a_request_from_being_applied(

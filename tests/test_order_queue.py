@@ -109,3 +109,38 @@ class TestCrmcomOrderQueue(CrmcomPosCase):
         self.assertEqual(order.crmcom_state, "sent")
         self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
         self.assertEqual(self.simulator.call_count(CREATE), 1)
+
+    def test_a_backlog_is_sent_with_several_requests_in_flight(self):
+        self.company.crmcom_parallel_requests = 3
+        orders = self.env["pos.order"].union(*(self.sell([(self.coffee, 1)]) for _ in range(7)))
+        self.simulator.set_latency(0.3)
+        self.assertEqual(self.drain(), 7)
+        self.assertEqual(set(orders.mapped("crmcom_state")), {"sent"})
+        # In parallel, but never more at once than the setting allows.
+        self.assertGreater(self.simulator.peak_in_flight, 1)
+        self.assertLessEqual(self.simulator.peak_in_flight, 3)
+        for order in orders:
+            self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
+            # The calls made by the worker threads are in the order's log.
+            [create] = order.crmcom_log_ids.filtered(lambda entry: entry.operation == CREATE)
+            self.assertTrue(create.success)
+
+    def test_one_request_at_a_time_when_crmcom_asks_for_it(self):
+        self.company.crmcom_parallel_requests = 1
+        orders = self.env["pos.order"].union(*(self.sell([(self.coffee, 1)]) for _ in range(3)))
+        self.simulator.set_latency(0.2)
+        self.assertEqual(self.drain(), 3)
+        self.assertEqual(set(orders.mapped("crmcom_state")), {"sent"})
+        self.assertEqual(self.simulator.peak_in_flight, 1)
+
+    def test_a_failure_among_parallel_requests_touches_only_its_order(self):
+        self.company.crmcom_parallel_requests = 4
+        orders = self.env["pos.order"].union(*(self.sell([(self.coffee, 1)]) for _ in range(4)))
+        self.simulator.inject(
+            Fault(endpoint=CREATE, kind="error", code="NOT_ALLOWED", message="Unit closed", times=1)
+        )
+        self.assertEqual(self.drain(), 4)
+        [refused] = orders.filtered(lambda order: order.crmcom_state != "sent")
+        self.assertEqual(refused.crmcom_state, "failed")  # refused by CRM.COM: not retried
+        self.assertIn("Unit closed", refused.crmcom_last_error)
+        self.assertEqual(len(self.simulator.purchases()), 3)
