@@ -2,6 +2,7 @@
 
 from .client import CallRecord, CrmcomClient, normalise_base_url, shared_session
 from .errors import (
+    CrmcomAnswerError,
     CrmcomApiError,
     CrmcomAuthenticationError,
     CrmcomConfigurationError,
@@ -35,6 +36,7 @@ __all__ = [
     "BACK_END_REDUCTION",
     "FRONT_END_REDUCTION",
     "CallRecord",
+    "CrmcomAnswerError",
     "CrmcomApiError",
     "CrmcomAuthenticationError",
     "CrmcomClient",
