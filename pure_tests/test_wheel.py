@@ -10,6 +10,7 @@ odoo.addons.pos_crmcom_rewards, is install_tests/test_wheel.py.)
 """
 import ast
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -42,10 +43,18 @@ def wheel(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def metadata(wheel):
+def version(wheel):
+    # The manifest's version, then whool's post-version .N (N commits since the
+    # manifest's version last changed), as OCA publishes them.
+    match = re.fullmatch(rf"odoo_addon_{ADDON}-({re.escape(MANIFEST['version'])}(\.\d+)?)-py3-none-any\.whl", wheel.name)
+    assert match, wheel.name
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def metadata(wheel, version):
     with zipfile.ZipFile(wheel) as zf:
-        name = f"odoo_addon_{ADDON}-{MANIFEST['version']}.dist-info/METADATA"
-        return HeaderParser().parsestr(zf.read(name).decode())
+        return HeaderParser().parsestr(zf.read(f"odoo_addon_{ADDON}-{version}.dist-info/METADATA").decode())
 
 
 def tracked_files():
@@ -53,10 +62,9 @@ def tracked_files():
     return {name for name in out.decode().split("\0") if name and (REPO / name).is_file()}
 
 
-def test_wheel_name_and_version_come_from_the_manifest(wheel, metadata):
-    assert wheel.name == f"odoo_addon_{ADDON}-{MANIFEST['version']}-py3-none-any.whl"
+def test_wheel_name_and_version_come_from_the_manifest(metadata, version):
     assert metadata["Name"] == f"odoo-addon-{ADDON}"
-    assert metadata["Version"] == MANIFEST["version"]
+    assert metadata["Version"] == version
     assert metadata["Summary"] == MANIFEST["summary"]
     assert metadata["License"] == MANIFEST["license"]
     assert "Framework :: Odoo :: 18.0" in metadata.get_all("Classifier")
@@ -78,15 +86,16 @@ def test_requires_dist_is_odoo_18_and_the_manifest_dependencies(metadata):
     assert metadata["Requires-Python"] == ">=3.10"
 
 
-def test_wheel_holds_the_whole_addon_and_nothing_else(wheel):
+def test_wheel_holds_the_whole_addon_and_nothing_else(wheel, version):
     with zipfile.ZipFile(wheel) as zf:
         names = [info.filename for info in zf.infolist() if not info.is_dir()]
-    dist_info = f"odoo_addon_{ADDON}-{MANIFEST['version']}.dist-info/"
+    dist_info = f"odoo_addon_{ADDON}-{version}.dist-info/"
     outside = [n for n in names if not n.startswith((PREFIX, dist_info))]
     assert outside == [], "files outside the addon (an odoo/__init__.py would shadow Odoo)"
     in_addon = {n[len(PREFIX):] for n in names if n.startswith(PREFIX)}
     # whool ships what git tracks, without the build configuration.
     assert in_addon == tracked_files() - {"pyproject.toml"}
+    assert "PKG-INFO" not in in_addon
     for needed in (
         "__manifest__.py",
         "crmcom/__init__.py",
