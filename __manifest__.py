@@ -7,7 +7,10 @@
     "author": "pos_crmcom_rewards developers",
     "license": "LGPL-3",
     "depends": ["point_of_sale"],
-    "external_dependencies": {"python": ["requests"]},
+    # The one list of the addon's Python dependencies (crmcom/ imports both):
+    # Odoo checks it on install, whool turns it into the wheel's Requires-Dist,
+    # .ci/run installs it (tools/addon-requirements).
+    "external_dependencies": {"python": ["requests>=2.25", "urllib3>=1.26"]},
     "data": [
         "security/ir.model.access.csv",
         "security/crmcom_security.xml",

@@ -2,6 +2,7 @@
 
 from .client import POOL_SIZE, CallRecord, CrmcomClient, normalise_base_url, shared_session
 from .errors import (
+    CrmcomAnswerError,
     CrmcomApiError,
     CrmcomAuthenticationError,
     CrmcomConfigurationError,
@@ -36,6 +37,7 @@ __all__ = [
     "FRONT_END_REDUCTION",
     "POOL_SIZE",
     "CallRecord",
+    "CrmcomAnswerError",
     "CrmcomApiError",
     "CrmcomAuthenticationError",
     "CrmcomClient",

@@ -68,3 +68,10 @@ class CrmcomProtocolError(CrmcomError):
     def __init__(self, message, *, operation=None, maybe_applied=None, http_status=None):
         super().__init__(message, operation=operation, maybe_applied=maybe_applied)
         self.http_status = http_status
+
+
+class CrmcomAnswerError(ValueError):
+    """An OK answer the readers cannot use (not an object, the amount spent missing).
+
+    A ValueError, as the readers always raised, not a CrmcomError: the request was
+    applied. Its own class lets the addon tell the user in their language."""

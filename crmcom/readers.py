@@ -9,6 +9,7 @@ spelling, missing objects and numbers sent as strings, and never invent an amoun
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
+from .errors import CrmcomAnswerError
 from .payloads import round_money
 
 FRONT_END_REDUCTION = "FRONT_END_REDUCTION"
@@ -83,7 +84,7 @@ class Participant:
 
 def read_participant(data):
     if not isinstance(data, dict):
-        raise ValueError("the rewards participant answer is not an object")
+        raise CrmcomAnswerError("the rewards participant answer is not an object")
     currency = _get(data, "wallet", "currency")
     if isinstance(currency, dict):
         currency = currency.get("code")
@@ -142,7 +143,7 @@ def read_reduction_method(data):
 
 def read_preview(data):
     if not isinstance(data, dict):
-        raise ValueError("the purchase preview answer is not an object")
+        raise CrmcomAnswerError("the purchase preview answer is not an object")
     zero = Decimal(0)
     allow = data.get("allow_spending")
     return Preview(
@@ -195,7 +196,7 @@ def _posted_sum(transactions):
 
 def read_purchase(data):
     if not isinstance(data, dict):
-        raise ValueError("the purchase answer is not an object")
+        raise CrmcomAnswerError("the purchase answer is not an object")
     zero = Decimal(0)
     award = read_amount(data, "total_awarded_amount", "total_award_amount")
     if award is None:
@@ -235,14 +236,14 @@ def read_spend_request(data):
     the guide, ``amount`` in the reference); the asked ``spend_amount`` is never taken
     for it. An answer without that transaction is rejected."""
     if not isinstance(data, dict):
-        raise ValueError("the spend request answer is not an object")
+        raise CrmcomAnswerError("the spend request answer is not an object")
     spent = read_amount(
         data,
         "spend_reward_transaction.total_amount",
         "spend_reward_transaction.amount",
     )
     if spent is None:
-        raise ValueError("the spend request answer does not say how much was spent")
+        raise CrmcomAnswerError("the spend request answer does not say how much was spent")
     return SpendResult(
         id=_text(data.get("id")),
         number=_text(data.get("number")),

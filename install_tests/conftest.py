@@ -69,12 +69,16 @@ class Odoo:
         parser.read(conf)
         self.options = dict(parser["options"]) if parser.has_section("options") else {}
         self.reuse_db = _truthy("REUSE_DB") and not _truthy("CI")
+        self.odoo_path = odoo_path
+        # Databases that test_upgrade brought up to date with the source in this
+        # session (test_pot then exports from them as they are).
+        self.upgraded: set[str] = set()
 
     def _opt(self, key: str):
         value = self.options.get(key)
         return None if value in (None, "", "False", "None") else value
 
-    def run(self, name: str, *args: str, timeout: int = 1800) -> OdooRun:
+    def run(self, name: str, *args: str, timeout: int = 1800, env: dict | None = None) -> OdooRun:
         cmd = [sys.executable, str(self.odoo_bin), "-c", str(self.conf), "--log-level=info", *args]
         log_path = self.log_dir / f"{name}.log"
         start = time.monotonic()
@@ -87,6 +91,7 @@ class Odoo:
             errors="replace",
             timeout=timeout,
             cwd=REPO,
+            env=None if env is None else {**os.environ, **env},
         )
         seconds = time.monotonic() - start
         log_path.write_text(proc.stdout)

@@ -28,6 +28,7 @@ def test_upgrade(odoo, test_db):
     run = odoo.run("upgrade", "-d", test_db, "-u", ADDON, STOP)
     run.assert_clean()
     assert odoo.modules(test_db, [ADDON])[ADDON][0] == "installed"
+    odoo.upgraded.add(test_db)
 
 
 def test_install_without_demo(odoo, test_db, reuse):

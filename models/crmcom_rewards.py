@@ -22,6 +22,7 @@ from odoo.tools import SQL, format_amount
 
 from ..crmcom import (
     FRONT_END_REDUCTION,
+    CrmcomAnswerError,
     CrmcomApiError,
     CrmcomAuthenticationError,
     CrmcomClient,
@@ -170,7 +171,9 @@ class CrmcomRewards(models.AbstractModel):
                 "CRM.COM refused the request: %(message)s",
                 message=error.api_message or error.description or error.code,
             )
-        return str(error)
+        if isinstance(error, CrmcomAnswerError):
+            return _("CRM.COM sent an answer that cannot be used (%(detail)s).", detail=error)
+        return str(error)  # our own errors, already in the user's language
 
     # -------------------------------------------------------- connection test
 
@@ -1067,9 +1070,7 @@ class CrmcomRewards(models.AbstractModel):
                     raise error from None
         except (CrmcomError, CrmcomOrderError, ValueError) as error:
             # A cancellation never gives up: the customer must not keep the awards.
-            message = error if isinstance(error, CrmcomOrderError | ValueError) else (
-                self._describe_error(error)
-            )
+            message = self._describe_error(error)
             order.write(
                 {
                     "crmcom_attempts": order.crmcom_attempts + 1,

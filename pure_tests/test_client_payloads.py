@@ -218,3 +218,17 @@ def test_read_spend_request_never_takes_the_amount_asked():
     assert docs.requested_amount == Decimal("10.00")
     with pytest.raises(ValueError, match="how much was spent"):
         read_spend_request({"spend_amount": 10})
+
+
+@pytest.mark.parametrize(
+    "reader", [read_participant, read_preview, read_purchase, read_spend_request]
+)
+def test_unusable_answers_raise_their_own_value_error(reader):
+    # Its own class: the addon words it in the user's language; still a
+    # ValueError, as every caller expects.
+    from crmcom import CrmcomAnswerError, CrmcomError
+
+    with pytest.raises(CrmcomAnswerError, match="not an object") as caught:
+        reader(["not", "an", "object"])
+    assert isinstance(caught.value, ValueError)
+    assert not isinstance(caught.value, CrmcomError)
