@@ -11,6 +11,7 @@ import logging
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
+import psycopg2.errors
 import pytz
 
 from odoo import _, api, fields, models
@@ -825,6 +826,25 @@ class CrmcomRewards(models.AbstractModel):
         order.invalidate_recordset()
 
     @api.model
+    def _lock_unless_busy(self, order):
+        """Lock ``order``'s row like :meth:`_lock`, unless another transaction holds
+        it or changed it since this one's snapshot: then False, and a worker leaves
+        the order to that transaction (or to its next run) instead of waiting for
+        it and failing on the changed row."""
+        try:
+            with self.env.cr.savepoint():
+                self.env.cr.execute(
+                    "SELECT id FROM pos_order WHERE id = %s FOR UPDATE SKIP LOCKED",
+                    (order.id,),
+                    log_exceptions=False,
+                )
+                locked = bool(self.env.cr.fetchone())
+        except psycopg2.errors.SerializationFailure:
+            return False
+        order.invalidate_recordset()
+        return locked
+
+    @api.model
     def _submit_order(self, order, *, commit=False):
         """Send ``order``'s purchase to CRM.COM, exactly once.
 
@@ -834,7 +854,10 @@ class CrmcomRewards(models.AbstractModel):
         right after CRM.COM answered is known to the next attempt.
         """
         order.ensure_one()
-        self._lock(order)
+        if not commit:
+            self._lock(order)
+        elif not self._lock_unless_busy(order):
+            return False  # a worker: another one (or a till request) is on it
         if order.crmcom_purchase_id or order.crmcom_state not in ("pending", "failed"):
             return bool(order.crmcom_purchase_id)
         try:
@@ -931,7 +954,7 @@ class CrmcomRewards(models.AbstractModel):
         order.write(
             {
                 "crmcom_redemption_amount": _redemption(order),
-                "crmcom_warning": message,
+                "crmcom_warning": order._crmcom_joined_warning(message),
             }
         )
 
