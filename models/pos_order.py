@@ -269,13 +269,18 @@ class PosOrder(models.Model):
             currency = original.currency_id
             sold = original._crmcom_sold_lines()
             returned_now = {
-                line: -sum(refund.lines.filtered(lambda r, line=line: r.refunded_orderline_id == line).mapped("qty"))
+                line: -sum(
+                    refund.lines.filtered(
+                        lambda back, line=line: back.refunded_orderline_id == line
+                    ).mapped("qty")
+                )
                 for line in sold
             }
             after = {line: line.refunded_qty for line in sold}
             before = {line: after[line] - returned_now[line] for line in sold}
             share = currency.round(
-                original._crmcom_redemption_share(after) - original._crmcom_redemption_share(before)
+                original._crmcom_redemption_share(after)
+                - original._crmcom_redemption_share(before)
             )
             kept = currency.round(
                 sum(
@@ -317,7 +322,8 @@ class PosOrder(models.Model):
         refunds = self.lines.refund_orderline_ids.order_id.filtered(
             lambda refund: refund.state != "cancel" and refund.crmcom_warning
         )
-        return "\n".join([*filter(None, messages), *refunds.sorted("id").mapped("crmcom_warning")]) or False
+        warnings = [*filter(None, messages), *refunds.sorted("id").mapped("crmcom_warning")]
+        return "\n".join(warnings) or False
 
     def _crmcom_redemption_to_keep(self):
         """The till's redemption on this order that the customer still has:

@@ -143,7 +143,8 @@ class TestCrmcomConcurrency(CrmcomSimulatorMixin, TransactionCase):
                 )
                 for model, ids in (("pos.order", order_ids), ("pos.session", [session_id])):
                     cr.execute(
-                        "DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)", [model, ids]
+                        "DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)",
+                        [model, ids],
                     )
                     cr.execute(
                         "DELETE FROM mail_followers WHERE res_model = %s AND res_id = ANY(%s)",
