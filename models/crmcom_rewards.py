@@ -903,7 +903,10 @@ class CrmcomRewards(models.AbstractModel):
         right after CRM.COM answered is known to the next attempt.
         """
         order.ensure_one()
-        self._lock(order)
+        if not commit:
+            self._lock(order)
+        elif not self._lock_unless_busy(order):
+            return False  # a worker: another one (or a till request) is on it
         if order.crmcom_purchase_id or order.crmcom_state not in ("pending", "failed"):
             return bool(order.crmcom_purchase_id)
         try:
@@ -1005,7 +1008,7 @@ class CrmcomRewards(models.AbstractModel):
         order.write(
             {
                 "crmcom_redemption_amount": _redemption(order),
-                "crmcom_warning": message,
+                "crmcom_warning": order._crmcom_joined_warning(message),
             }
         )
 

@@ -25,6 +25,30 @@ class PosConfig(models.Model):
         help="Sent as external_system; the company's value is used when empty.",
     )
 
+    crmcom_redemption_product_id = fields.Many2one(
+        "product.product",
+        string="CRM.COM Redemption Product",
+        compute="_compute_crmcom_redemption_product_id",
+        help="The product of the discount line of a CRM.COM redemption (the company's).",
+    )
+
+    @api.depends("company_id.crmcom_redemption_product_id")
+    def _compute_crmcom_redemption_product_id(self):
+        rewards = self.env["crmcom.rewards"]
+        for config in self:
+            config.crmcom_redemption_product_id = rewards._redemption_product(config.company_id)
+
+    def _get_special_products(self):
+        # Loaded into every till (refunds and reprints show the discount line), never
+        # listed as a product to sell: only the till adds it, for what CRM.COM spent.
+        default = self.env.ref(
+            "pos_crmcom_rewards.product_crmcom_redemption", raise_if_not_found=False
+        )
+        companies = self.env["res.company"].sudo().search([])
+        return super()._get_special_products() | companies.crmcom_redemption_product_id | (
+            default or self.env["product.product"]
+        )
+
     @api.constrains("crmcom_enabled", "crmcom_unit_value")
     def _check_crmcom_unit(self):
         for config in self:

@@ -1,6 +1,6 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_compare
+from odoo.tools import float_compare, format_amount
 
 CRMCOM_STATES = [
     ("none", "Not applicable"),
@@ -115,6 +115,35 @@ class PosOrder(models.Model):
     )
 
     @api.model
+    def sync_from_ui(self, orders):
+        self._crmcom_claim_uuids(orders)
+        return super().sync_from_ui(orders)
+
+    @api.model
+    def _crmcom_claim_uuids(self, orders):
+        """One request at a time saves a given order. Two syncs of the same order at
+        once (a till sending again a slow request, two tabs) would both miss the
+        other's uncommitted order and create it twice: the second one failed on
+        the unique uuid with an error for the cashier. Now the second one stops
+        with PostgreSQL's lock_not_available, which Odoo's RPC layer
+        (odoo.service.model.retrying) answers by rolling back and calling again, on
+        a snapshot that sees the first one's order: the same answer, one order."""
+        uuids = sorted(
+            {order["uuid"] for order in orders if isinstance(order, dict) and order.get("uuid")}
+        )
+        for uuid in uuids:
+            key = f"pos.order.sync:{uuid}"
+            self.env.cr.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [key])
+            if self.env.cr.fetchone()[0]:
+                continue
+            self.env.cr.execute("SET LOCAL lock_timeout = 1")
+            self.env.cr.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [key], log_exceptions=False
+            )
+            # Reached only when the other request finished meanwhile.
+            self.env.cr.execute("SET LOCAL lock_timeout = DEFAULT")
+
+    @api.model
     def _process_order(self, order, existing_order):
         # The till never writes the CRM.COM story of an order (it may send back
         # every field it loaded, or be crafted): the server decides.
@@ -145,8 +174,12 @@ class PosOrder(models.Model):
                 {"crmcom_state": "pending", "crmcom_next_attempt_at": fields.Datetime.now()}
             )
             self._crmcom_wake_sender()
-        refunded = self.filtered(lambda order: order.state in ("paid", "done", "invoiced"))
-        refunded.lines.refunded_orderline_id.order_id._crmcom_refunded()
+        refunds = self.filtered(
+            lambda order: order.state in ("paid", "done", "invoiced")
+            and order.lines.refunded_orderline_id
+        )
+        refunds._crmcom_check_redemption_share()
+        refunds.lines.refunded_orderline_id.order_id._crmcom_refunded()
         return to_send
 
     def _crmcom_refunded(self):
@@ -154,7 +187,13 @@ class PosOrder(models.Model):
         purchase in CRM.COM (its awards and spends are reversed there); a partial
         one cancels it and sends the items kept as a new purchase, spending again
         the redemption the customer keeps (see README, Refunds)."""
-        for order in self:
+        rewards = self.env["crmcom.rewards"]
+        for order in self.filtered(lambda order: order.crmcom_state != "none"):
+            # Decide under the row lock, and always write the order: a sender
+            # holding an older snapshot (the order without this refund) then fails
+            # on the row instead of sending items that were just returned.
+            rewards._lock(order)
+            order.crmcom_warning = order._crmcom_joined_warning()
             redemption = order._crmcom_redemption_product()
             sold = order.lines.filtered(
                 lambda line, redemption=redemption: line.qty > 0
@@ -171,13 +210,6 @@ class PosOrder(models.Model):
             if not kept:
                 order.crmcom_replace_after_cancel = False
                 order._crmcom_queue_cancel()
-                overpaid = order._crmcom_redemption_to_keep()
-                if not order.currency_id.is_zero(overpaid):
-                    order.crmcom_warning = _(
-                        "The refund paid back %(amount)s of CRM.COM rewards in cash"
-                        " although CRM.COM gives them back to the wallet.",
-                        amount=overpaid,
-                    )
             elif order.crmcom_state == "sent" or (
                 order.crmcom_state in ("pending", "failed") and order.crmcom_attempts
             ):
@@ -187,15 +219,123 @@ class PosOrder(models.Model):
     def _crmcom_redemption_product(self):
         return self.env["crmcom.rewards"]._redemption_product(self.company_id)
 
+    def _crmcom_redemption_lines(self):
+        redemption = self._crmcom_redemption_product()
+        return self.lines.filtered(lambda line: line.product_id == redemption)
+
+    def _crmcom_sold_lines(self):
+        """The items sold: the lines the redemption share is measured against."""
+        redemption = self._crmcom_redemption_product()
+        return self.lines.filtered(lambda line: line.qty > 0 and line.product_id != redemption)
+
+    def _crmcom_redemption_share(self, returned):
+        """The part of this order's redemption that its refunds keep back for the
+        wallet once ``returned`` ({sold line: quantity returned}) is back: the
+        redemption x value returned / value sold (amounts with taxes, after line
+        discounts, the redemption line left out), rounded to the currency; all of
+        it once every item is back. The till computes the same (TicketScreen)."""
+        self.ensure_one()
+        given = -sum(self._crmcom_redemption_lines().mapped("price_subtotal_incl"))
+        sold = self._crmcom_sold_lines()
+        value_sold = sum(sold.mapped("price_subtotal_incl"))
+        if all(
+            float_compare(
+                returned.get(line, 0.0), line.qty, precision_rounding=line.product_uom_id.rounding
+            )
+            >= 0
+            for line in sold
+        ):
+            return self.currency_id.round(given)
+        if not value_sold:
+            return 0.0
+        value_returned = sum(
+            line.price_subtotal_incl * min(returned.get(line, 0.0), line.qty) / line.qty
+            for line in sold
+        )
+        return self.currency_id.round(given * value_returned / value_sold)
+
+    def _crmcom_check_redemption_share(self):
+        """Refunds (invariant "server decides"): each refund of an order paid with a
+        CRM.COM redemption must keep back, on a line refunding the redemption line,
+        the redemption share of the goods it returns (what the till adds by
+        itself). Anything else is written on the refund and its order for the back
+        office; the money is still followed as the till did it (the rewards kept
+        back go back to the wallet, the rest stays spent)."""
+        for refund in self:
+            original = refund.lines.refunded_orderline_id.order_id[:1]
+            if not original._crmcom_redemption_lines():
+                continue
+            currency = original.currency_id
+            sold = original._crmcom_sold_lines()
+            returned_now = {
+                line: -sum(
+                    refund.lines.filtered(
+                        lambda back, line=line: back.refunded_orderline_id == line
+                    ).mapped("qty")
+                )
+                for line in sold
+            }
+            after = {line: line.refunded_qty for line in sold}
+            before = {line: after[line] - returned_now[line] for line in sold}
+            share = currency.round(
+                original._crmcom_redemption_share(after)
+                - original._crmcom_redemption_share(before)
+            )
+            kept = currency.round(
+                sum(
+                    refund.lines.filtered(
+                        lambda line: line.refunded_orderline_id
+                        in original._crmcom_redemption_lines()
+                    ).mapped("price_subtotal_incl")
+                )
+            )
+
+            def money(amount):
+                return format_amount(self.env, amount, currency)
+
+            warning = False
+            if currency.compare_amounts(kept, share) < 0:
+                warning = _(
+                    "Refund %(refund)s paid back %(amount)s of CRM.COM rewards in cash: the"
+                    " redemption share of the returned goods, %(share)s, goes back to the"
+                    " wallet, and the refund kept back %(kept)s.",
+                    refund=refund.name,
+                    amount=money(share - kept),
+                    share=money(share),
+                    kept=money(kept),
+                )
+            elif currency.compare_amounts(kept, share) > 0:
+                warning = _(
+                    "Refund %(refund)s kept back %(amount)s more of the CRM.COM redemption"
+                    " than the share of the returned goods (%(share)s): the customer got"
+                    " that much less in cash.",
+                    refund=refund.name,
+                    amount=money(kept - share),
+                    share=money(share),
+                )
+            refund.crmcom_warning = warning
+
+    def _crmcom_joined_warning(self, *messages):
+        """The CRM.COM Check of an order: ``messages`` and its refunds' checks."""
+        self.ensure_one()
+        refunds = self.lines.refund_orderline_ids.order_id.filtered(
+            lambda refund: refund.state != "cancel" and refund.crmcom_warning
+        )
+        warnings = [*filter(None, messages), *refunds.sorted("id").mapped("crmcom_warning")]
+        return "\n".join(warnings) or False
+
     def _crmcom_redemption_to_keep(self):
         """The till's redemption on this order that the customer still has:
         the discount given, less what refunds gave back to the wallet (refunded
         redemption lines)."""
         self.ensure_one()
-        redemption = self._crmcom_redemption_product()
-        lines = self.lines.filtered(lambda line: line.product_id == redemption)
+        lines = self._crmcom_redemption_lines()
         given = -sum(lines.mapped("price_subtotal_incl"))
-        kept_back = sum(lines.refund_orderline_ids.mapped("price_subtotal_incl"))
+        kept_back = sum(
+            lines.refund_orderline_ids.filtered(
+                lambda line: line.order_id.state != "cancel"
+            ).mapped("price_subtotal_incl")
+        )
         return self.currency_id.round(given - kept_back)
 
     def _crmcom_queue_cancel(self):

@@ -109,6 +109,95 @@ class TestCrmcomOrderRefund(CrmcomPosCase):
         # Cash: paid 15, got 6 back = 9 for three coffees of 12; wallet: -3 +1.80.
         self.assertEqual(self.wallet(), Decimal("18.80"))
 
+    def refund_with_share(self, order, coffees, share_qty=0.0, share_amount=0.0):
+        """A refund of ``coffees`` coffees of ``order`` that keeps back
+        ``share_amount`` of its redemption on a line of quantity -``share_qty``
+        refunding the redemption line (what the till's refund screen adds)."""
+        coffee_line = order.lines.filtered(lambda line: line.product_id == self.coffee)
+        lines = [
+            {"product": self.coffee, "quantity": -coffees, "refunded_orderline_id": coffee_line.id}
+        ]
+        if share_qty:
+            red_line = order.lines.filtered(lambda line: line.product_id == self.redemption)
+            lines.append(
+                {"product": self.redemption, "quantity": -share_qty,
+                 "refunded_orderline_id": red_line.id}
+            )
+        data = self.create_ui_order_data(lines, customer=self.alice)
+        if share_qty:
+            share_line = data["lines"][1][2]
+            share_line.update(
+                price_unit=-share_amount / share_qty,
+                price_subtotal=share_amount,
+                price_subtotal_incl=share_amount,
+            )
+            total = sum(line[2]["price_subtotal_incl"] for line in data["lines"])
+            data.update(amount_total=total, amount_paid=total)
+            data["payment_ids"][0][2]["amount"] = total
+        refund = self.env["pos.order"].browse(
+            self.env["pos.order"].sync_from_ui([data])["pos.order"][0]["id"]
+        )
+        self.assertAlmostEqual(refund.amount_total, -4.0 * coffees + share_amount)
+        return refund
+
+    def test_successive_refunds_keep_back_shares_that_add_up_to_the_redemption(self):
+        order = self.paid_with_redemption(5)  # 20.00 - 5.00
+        self.assertEqual(self.wallet(), Decimal("18.00"))
+        # Shares: 5 x 4/20 = 1.00, then 5 x 12/20 - 1.00 = 2.00, then the rest, 2.00.
+        for coffees, share_qty, share, kept_total, spent_again in (
+            (1, 0.2, 1.0, Decimal("16.00"), Decimal("4.00")),
+            (2, 0.4, 2.0, Decimal("8.00"), Decimal("2.00")),
+        ):
+            refund = self.refund_with_share(order, coffees, share_qty, share)
+            self.assertFalse(refund.crmcom_warning)
+            self.drain_all()
+            [kept] = self.posted()
+            self.assertEqual(kept["total_amount"], kept_total)
+            self.assertEqual(kept["total_spend_amount"], spent_again)
+            self.assertFalse(order.crmcom_warning)
+        refund = self.refund_with_share(order, 2, 0.4, 2.0)
+        self.assertFalse(refund.crmcom_warning)
+        self.drain_all()
+        self.assertEqual(self.posted(), [])
+        self.assertEqual(order.crmcom_state, "cancelled")
+        self.assertFalse(order.crmcom_warning)
+        self.assertEqual(self.wallet(), Decimal("20.00"), "every reward back, no award kept")
+        self.assertEqual(order._crmcom_redemption_to_keep(), 0.0)
+
+    def test_the_share_is_rounded_like_the_currency(self):
+        order = self.paid_with_redemption(5)
+        coffee_line = order.lines.filtered(lambda line: line.product_id == self.coffee)
+        share = order._crmcom_redemption_share
+        self.assertEqual(share({coffee_line: 1}), 1.0)
+        # Three coffees of 4.00 sold with 5.00 redeemed: a third is 1.666… -> 1.67.
+        order.lines.filtered(lambda line: line.product_id == self.coffee).write(
+            {"qty": 3, "price_subtotal": 12.0, "price_subtotal_incl": 12.0}
+        )
+        self.assertEqual(share({coffee_line: 1}), 1.67)
+        self.assertEqual(share({coffee_line: 2}), 3.33)
+        self.assertEqual(share({coffee_line: 3}), 5.0)
+
+    def test_a_partial_refund_without_the_share_is_flagged(self):
+        order = self.paid_with_redemption(5)
+        refund = self.refund_with_share(order, 2)  # 8.00 back in cash, nothing kept back
+        self.assertIn("paid back", refund.crmcom_warning)
+        self.assertIn("2.00", refund.crmcom_warning)
+        self.drain_all()
+        [kept] = self.posted()
+        # The customer keeps the whole redemption on the three coffees kept.
+        self.assertEqual(kept["total_spend_amount"], Decimal("5.00"))
+        self.assertIn(refund.crmcom_warning, order.crmcom_warning)
+
+    def test_a_refund_keeping_back_more_than_the_share_is_flagged(self):
+        order = self.paid_with_redemption(5)
+        refund = self.refund_with_share(order, 2, 0.6, 3.0)
+        self.assertIn("kept back", refund.crmcom_warning)
+        self.assertIn("1.00", refund.crmcom_warning)
+        self.drain_all()
+        [kept] = self.posted()
+        self.assertEqual(kept["total_spend_amount"], Decimal("2.00"))
+        self.assertIn(refund.crmcom_warning, order.crmcom_warning)
+
     def test_a_refund_that_pays_the_redemption_in_cash_is_flagged(self):
         order = self.paid_with_redemption(5)
         self.sell_refund(order, {self.coffee: 5, self.redemption: 0})

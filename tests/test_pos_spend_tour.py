@@ -268,6 +268,56 @@ class TestPosSpendTour(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleHttpCo
         self.run_cron()
         self.assertEqual(self.simulator.call_count(CREATE), 2)
 
+    def test_refund_screen_keeps_back_the_redemption_share(self):
+        orders = self.run_tour("pos_crmcom_refund_share")
+        order = orders.filtered(lambda o: not o.lines.refunded_orderline_id)
+        refund = orders - order
+        self.assertEqual(len(order), 1)
+        self.assertEqual(len(refund), 1)
+        self.assertEqual(refund.state, "paid")
+        self.assert_discount_line(order, 5.0)
+
+        # The refund: two coffees back (-8.00), 2.00 of rewards kept back for the
+        # wallet on a line refunding the redemption line: 6.00 paid back in cash.
+        self.assertAlmostEqual(refund.amount_total, -6.0)
+        self.assertAlmostEqual(refund.amount_paid, -6.0)
+        coffee_back = refund.lines.filtered(lambda line: line.product_id == self.coffee)
+        self.assertEqual(coffee_back.qty, -2)
+        self.assertAlmostEqual(coffee_back.price_subtotal_incl, -8.0)
+        share = self.redemption_lines(refund)
+        self.assertEqual(len(share), 1)
+        self.assertEqual(share.refunded_orderline_id, self.redemption_lines(order))
+        self.assertAlmostEqual(share.qty, -0.4)
+        self.assertAlmostEqual(share.price_subtotal_incl, 2.0)
+        self.assertAlmostEqual(self.redemption_lines(order).refunded_qty, 0.4)
+        self.assertFalse(refund.crmcom_warning, "the share matches the policy")
+        self.assertEqual(refund.crmcom_state, "none", "a refund is never sent")
+
+        # The original order: its purchase is cancelled, the three coffees kept are
+        # sent as "<reference>/2" and the 3.00 of rewards the customer keeps are
+        # spent again on them.
+        self.assertEqual(order.crmcom_state, "cancel_pending")
+        for _round in range(5):
+            if not self.env["crmcom.rewards"]._cron_submit_pending(commit=False):
+                break
+        self.assertEqual(order.crmcom_state, "sent")
+        self.assertFalse(order.crmcom_warning)
+        self.assertEqual(order.crmcom_reference, f"{order.pos_reference}/2")
+        self.assertAlmostEqual(order.crmcom_redemption_amount, 3.0)
+        purchases = {p["reference_number"]: p for p in self.simulator.purchases()}
+        self.assertEqual(len(purchases), 2)
+        self.assertEqual(purchases[order.pos_reference]["life_cycle_state"], "CANCELLED")
+        kept = purchases[f"{order.pos_reference}/2"]
+        self.assertEqual(kept["life_cycle_state"], "POSTED")
+        self.assertEqual(kept["total_amount"], Decimal("12.00"))
+        self.assertEqual(kept["total_spend_amount"], Decimal("3.00"))
+        spends = self.requested_spends()
+        self.assertEqual([s["life_cycle_state"] for s in spends], ["CANCELLED", "POSTED"])
+        self.assertEqual(self.spent(spends[1]), Decimal("3.00"))
+        # Wallet: 20.00 - 3.00 kept rewards + 15% award on 12.00 = 18.80; the
+        # customer paid 15.00, got 6.00 back: 9.00 + 3.00 of rewards for 12.00.
+        self.assertEqual(self.wallet(), Decimal("18.80"))
+
     def test_panel_refresh_is_debounced_and_drops_stale_answers(self):
         # The first preview takes 2 s: four quantity changes meanwhile give ONE
         # more preview, and the answer for one coffee is never shown.
