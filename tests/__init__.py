@@ -10,5 +10,6 @@ from . import test_partner_linking
 from . import test_pos_identify_tour
 from . import test_pos_smoke
 from . import test_pos_spend_tour
+from . import test_readme_screenshots
 from . import test_settings
 from . import test_till_spend
