@@ -6,6 +6,10 @@ cursor (like `odoo-bin shell`), never as Odoo tests.
     python bench/odoo_tasks.py CONF DB drain SIM_URL N LATENCY -> JSON on the last line
 """
 
+# A script run by tools/bench in its own process, like `odoo-bin shell`: it commits
+# the data it builds and prints its JSON result for the caller.
+# pylint: disable=invalid-commit,print-used
+
 import json
 import os
 import resource
@@ -198,7 +202,8 @@ def _clone_orders(env, template_ids, n):
         f"""INSERT INTO pos_order_line (order_id, {", ".join(lcols)})
             SELECT n.id, {lselect}
             FROM pos_order n
-            JOIN bench_map m ON n.pos_reference = 'BENCH-' || %(run)s || '-' || lpad(m.g::text, 6, '0')
+            JOIN bench_map m
+              ON n.pos_reference = 'BENCH-' || %(run)s || '-' || lpad(m.g::text, 6, '0')
             JOIN pos_order_line l ON l.order_id = m.src""",
         {"run": run},
     )

@@ -3,6 +3,9 @@
 Amounts are handled as Decimal and sent as JSON numbers rounded half-up to cents.
 """
 
+# Identifier builders take ``id=`` because CRM.COM names the field so.
+# pylint: disable=redefined-builtin
+
 import datetime
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation

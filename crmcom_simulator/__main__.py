@@ -46,7 +46,8 @@ def main(argv=None):
     try:
         simulator = Simulator(args.scenario, seed=args.seed, latency=args.latency)
     except ScenarioError as exc:
-        print(f"crmcom_simulator: {exc}", file=sys.stderr)
+        # A command: it tells its caller on stdout / stderr.
+        print(f"crmcom_simulator: {exc}", file=sys.stderr)  # pylint: disable=print-used
         return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -55,7 +56,9 @@ def main(argv=None):
     try:
         if args.port_file:
             write_port_file(args.port_file, simulator.port)
-        print(f"CRM.COM simulator listening on {simulator.base_url}", flush=True)
+        print(  # pylint: disable=print-used
+            f"CRM.COM simulator listening on {simulator.base_url}", flush=True
+        )
         while not stop.wait(0.5):
             pass
     finally:

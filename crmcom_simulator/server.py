@@ -97,19 +97,21 @@ class RequestHandler(BaseHTTPRequestHandler):
     timeout = 30  # idle keep-alive connections are closed after this many seconds
 
     def setup(self):
-        super().setup()
+        res = super().setup()
         # Headers and body go out in separate writes: without this, Nagle's algorithm
         # and the client's delayed ACK add ~40 ms to every answer.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection)
+        return res
 
     def finish(self):
         try:
-            super().finish()
+            return super().finish()
         finally:
             self.server.untrack(self.connection)
 
-    def log_message(self, format, *args):
+    # ``format`` is the name BaseHTTPRequestHandler gives this argument.
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         log.debug("%s %s", self.address_string(), format % args)
 
     def do_GET(self):

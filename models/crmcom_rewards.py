@@ -894,23 +894,18 @@ class CrmcomRewards(models.AbstractModel):
         orders.invalidate_recordset()
 
     @api.model
-    def _submit_order(self, order, *, commit=False):
-        """Send ``order``'s purchase to CRM.COM, exactly once.
+    def _submit_order(self, order):
+        """Send ``order``'s purchase to CRM.COM now, exactly once (the back office's
+        Retry; the scheduled sender works through :meth:`_cron_submit_pending`).
 
         Returns True when the order has its purchase in CRM.COM. The order row is
-        locked meanwhile, so two workers never send the same order. With
-        ``commit``, the attempt is committed before the call, so that even a crash
-        right after CRM.COM answered is known to the next attempt.
-        """
+        locked meanwhile, so no worker sends the same order at the same time."""
         order.ensure_one()
-        if not commit:
-            self._lock(order)
-        elif not self._lock_unless_busy(order):
-            return False  # a worker: another one (or a till request) is on it
+        self._lock(order)
         if order.crmcom_purchase_id or order.crmcom_state not in ("pending", "failed"):
             return bool(order.crmcom_purchase_id)
         try:
-            self._send_purchase(order, commit=commit)
+            self._send_purchase(order)
         except (CrmcomError, CrmcomOrderError) as error:
             order.write(self._failure(order, error))
             return False
@@ -918,13 +913,10 @@ class CrmcomRewards(models.AbstractModel):
         return True
 
     @api.model
-    def _send_purchase(self, order, *, commit=False):
+    def _send_purchase(self, order):
         """Create ``order``'s purchase in CRM.COM (the row must be locked) and store
         it; returns the PurchaseResult, raises CrmcomOrderError / CrmcomError."""
         client, attempt = self._begin_attempt(order)
-        if commit:
-            self.env.cr.commit()
-            self._lock(order)
         result = _exchange_purchase(client, attempt)
         self._store_purchase(order, result)
         return result
@@ -1187,7 +1179,8 @@ class CrmcomRewards(models.AbstractModel):
                     self.with_company(company)._cancel_order_purchase(order.with_company(company))
                 self._send_purchases(orders - cancellations, pool=pool, commit=commit)
                 if commit:
-                    self.env.cr.commit()
+                    # One transaction per chunk: a refund never waits long for it.
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
         return handled
 
     @api.model
@@ -1261,7 +1254,9 @@ class CrmcomRewards(models.AbstractModel):
                 continue
             jobs.append((order, client, attempt, order.crmcom_attempts))
         if commit and jobs:
-            self.env.cr.commit()
+            # Exactly once: the attempts are on record before CRM.COM is called, so a
+            # worker that dies after CRM.COM applied them leads to lookups, not resends.
+            self.env.cr.commit()  # pylint: disable=invalid-commit
             # Locked again until the answers are stored. An order someone took or
             # changed in between (a refund, say) is left alone: its attempt is
             # counted, so whoever sends it next looks it up first.

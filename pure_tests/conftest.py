@@ -120,11 +120,11 @@ def sim_api_for():
 # Lines of the standard test purchase: total 100.00 at Test Shop (SHOP1) earns
 # 5% = 5.00, the 2.00 threshold award, 10% of coffee = 2.00 and 20% of sandwich =
 # 6.00 spent instantly; MUFFIN is unknown and is booked on the DEFAULT product.
-STANDARD_LINES = [
+STANDARD_LINES = (
     ("COFFEE", "17.00", "3.00", "20.00"),
     ("SANDWICH", "25.50", "4.50", "30.00"),
     ("MUFFIN", "42.50", "7.50", "50.00"),
-]
+)
 
 
 def _number(text):

@@ -10,6 +10,9 @@ the POS data load) as a POS user, a POS manager and an "Access Rights" manager, 
 the same call as an administrator is the positive control: it must show the secret,
 so a probe that cannot see anything proves nothing.
 """
+
+from functools import partial
+
 from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, new_test_user, tagged
@@ -46,7 +49,8 @@ class TestCrmcomAccessRights(TransactionCase):
         # base.group_allow_export: without it export_data refuses anyone but admins,
         # and the export checks below would prove nothing.
         cls.pos_user = user(
-            "crmcom_pos_user", "base.group_user,base.group_allow_export,point_of_sale.group_pos_user"
+            "crmcom_pos_user",
+            "base.group_user,base.group_allow_export,point_of_sale.group_pos_user",
         )
         cls.pos_manager = user(
             "crmcom_pos_manager",
@@ -166,7 +170,9 @@ class TestCrmcomAccessRights(TransactionCase):
         # Positive control first: the same calls as administrator show the secrets.
         Company = self.env["res.company"].with_user(self.admin)
         record = Company.browse(company_id)
-        self.assertEqual(record.read(SECRET_FIELDS)[0]["crmcom_web_api_key"], SECRETS["crmcom_web_api_key"])
+        self.assertEqual(
+            record.read(SECRET_FIELDS)[0]["crmcom_web_api_key"], SECRETS["crmcom_web_api_key"]
+        )
         self.assertAllSecrets(record.read(), "admin read()")
         self.assertAllSecrets(Company.search_read([("id", "=", company_id)]), "admin search_read()")
         self.assertAllSecrets(record.web_read(spec), "admin web_read")
@@ -179,7 +185,9 @@ class TestCrmcomAccessRights(TransactionCase):
             [("id", "=", company_id)], ["crmcom_web_api_key"], ["crmcom_web_api_key"]
         )
         self.assertEqual([g["crmcom_web_api_key"] for g in groups], [SECRETS["crmcom_web_api_key"]])
-        self.assertEqual(Company.search([("crmcom_password", "=", SECRETS["crmcom_password"])]), record)
+        self.assertEqual(
+            Company.search([("crmcom_password", "=", SECRETS["crmcom_password"])]), record
+        )
 
         for user in self.each_non_admin():
             Company = self.env["res.company"].with_user(user)
@@ -230,7 +238,9 @@ class TestCrmcomAccessRights(TransactionCase):
         company.with_user(self.rights_manager).write({"crmcom_external_system": "RIGHTS-MGR"})
         self.assertEqual(company.crmcom_external_system, "RIGHTS-MGR")
         company.invalidate_recordset()
-        self.assertEqual(company.sudo().read(SECRET_FIELDS)[0]["crmcom_password"], SECRETS["crmcom_password"])
+        self.assertEqual(
+            company.sudo().read(SECRET_FIELDS)[0]["crmcom_password"], SECRETS["crmcom_password"]
+        )
         # Positive control: the administrator can change a secret.
         company.with_user(self.admin).write({"crmcom_web_api_key": "NEW-KEY"})
         self.assertEqual(company.sudo().crmcom_web_api_key, "NEW-KEY")
@@ -262,7 +272,7 @@ class TestCrmcomAccessRights(TransactionCase):
             described = Settings.fields_get()
             self.assertIn("crmcom_base_url", described)
             self.assertFalse(set(SECRET_FIELDS) & set(described))
-            self.denied_or_clean(lambda: Settings.default_get(list(described)), "default_get()")
+            self.denied_or_clean(partial(Settings.default_get, list(described)), "default_get()")
             with self.assertRaises(AccessError):
                 Settings.onchange({}, [], spec)
             with self.assertRaises(AccessError):
@@ -294,7 +304,11 @@ class TestCrmcomAccessRights(TransactionCase):
         company_spec = {"company_id": {"fields": {"name": {}, **secrets}}}
         return [
             ("pos.config", self.pos_config, company_spec),
-            ("res.partner", self.partner, {"name": {}, "company_id": {"fields": {"name": {}, **secrets}}}),
+            (
+                "res.partner",
+                self.partner,
+                {"name": {}, "company_id": {"fields": {"name": {}, **secrets}}},
+            ),
             ("pos.order", self.order, company_spec),
             (
                 "crmcom.access.token",
@@ -313,7 +327,9 @@ class TestCrmcomAccessRights(TransactionCase):
             as_admin = record.with_user(self.admin)
             self.assertAllSecrets(as_admin.web_read(spec), f"admin {model} web_read")
             self.assertAllSecrets(
-                self.env[model].with_user(self.admin).web_search_read([("id", "=", record.id)], spec),
+                self.env[model]
+                .with_user(self.admin)
+                .web_search_read([("id", "=", record.id)], spec),
                 f"admin {model} web_search_read",
             )
             self.assertAllSecrets(as_admin.export_data(export_paths), f"admin {model} export")
@@ -327,7 +343,7 @@ class TestCrmcomAccessRights(TransactionCase):
                     )
                     self.denied_or_clean(mine.read, f"{model} read() without fields")
                     self.denied_or_clean(
-                        lambda: Model.search_read([("id", "=", record.id)]),
+                        partial(Model.search_read, [("id", "=", record.id)]),
                         f"{model} search_read() without fields",
                     )
                     self.assertFalse(set(SECRET_FIELDS) & set(Model.fields_get()))
@@ -338,7 +354,9 @@ class TestCrmcomAccessRights(TransactionCase):
                     with self.assertRaises(AccessError):
                         mine.export_data(export_paths)
                     with self.assertRaises(AccessError):
-                        Model.search([(f"{path.replace('/', '.')}.crmcom_web_api_key", "!=", False)])
+                        Model.search(
+                            [(f"{path.replace('/', '.')}.crmcom_web_api_key", "!=", False)]
+                        )
 
     def test_crmcom_fields_readable_by_pos_staff(self):
         """What POS staff need is not hidden by mistake (the other side of the coin)."""
@@ -350,23 +368,29 @@ class TestCrmcomAccessRights(TransactionCase):
                 self.assertEqual(partner["crmcom_participant_number"], "RP-ACCESS-1")
                 self.assertEqual(partner["crmcom_token_ids"], self.token.ids)
                 self.assertEqual(
-                    self.env["res.partner"].with_user(user).search(
-                        [("crmcom_token_search", "=", "4000000000009999")]
-                    ),
+                    self.env["res.partner"]
+                    .with_user(user)
+                    .search([("crmcom_token_search", "=", "4000000000009999")]),
                     self.partner,
                 )
                 order = self.order.with_user(user).read(["crmcom_state", "crmcom_last_error"])[0]
                 self.assertEqual(order["crmcom_state"], "failed")
-                config = self.pos_config.with_user(user).read(["crmcom_enabled", "crmcom_unit_value"])[0]
+                config = self.pos_config.with_user(user).read(
+                    ["crmcom_enabled", "crmcom_unit_value"]
+                )[0]
                 self.assertEqual(config["crmcom_unit_value"], "SHOP1")
-                groups = self.env["pos.order"].with_user(user).read_group(
-                    [("id", "=", self.order.id)], ["crmcom_state"], ["crmcom_state"]
+                groups = (
+                    self.env["pos.order"]
+                    .with_user(user)
+                    .read_group([("id", "=", self.order.id)], ["crmcom_state"], ["crmcom_state"])
                 )
                 self.assertEqual([g["crmcom_state"] for g in groups], ["failed"])
 
     def test_access_tokens_rights(self):
         token = self.token
-        self.assertEqual(token.with_user(self.pos_user).read(["code"])[0]["code"], "4000000000009999")
+        self.assertEqual(
+            token.with_user(self.pos_user).read(["code"])[0]["code"], "4000000000009999"
+        )
         with self.assertRaises(AccessError):
             token.with_user(self.pos_user).write({"code": "4000000000000000"})
         with self.assertRaises(AccessError):
@@ -404,7 +428,9 @@ class TestCrmcomAccessRights(TransactionCase):
                 self.assertEqual(row["id"], self.order.id)
                 self.assertEqual(row["crmcom_state"], "failed")
                 self.assertNotIn("crmcom_log_ids", row)
-                loaded = self.session.with_user(user).load_data(["pos.config", "pos.order"])["pos.order"]
+                loaded = self.session.with_user(user).load_data(["pos.config", "pos.order"])[
+                    "pos.order"
+                ]
                 self.assertNotIn("error", loaded)
                 self.assertEqual([order["id"] for order in loaded["data"]], self.order.ids)
                 values = self.order.with_user(user).read()[0]
@@ -423,43 +449,19 @@ class TestCrmcomAccessRights(TransactionCase):
         )
         self.assertIn(self.log_a, as_admin.search([]))
         self.assertEqual(
-            as_admin.web_search_read([("id", "=", self.log_a.id)], spec)["records"][0]["request_body"],
+            as_admin.web_search_read([("id", "=", self.log_a.id)], spec)["records"][0][
+                "request_body"
+            ],
             LOG_BODY_A,
         )
         self.assertTrue(as_admin.read_group([], ["operation"], ["operation"]))
-        self.assertIn(LOG_BODY_A, repr(self.log_a.with_user(self.admin).export_data(["request_body"])))
+        self.assertIn(
+            LOG_BODY_A, repr(self.log_a.with_user(self.admin).export_data(["request_body"]))
+        )
         order_spec = {"crmcom_log_ids": {"fields": {"request_body": {}}}}
         self.assertIn(LOG_BODY_A, repr(self.order.with_user(self.admin).web_read(order_spec)))
         for user in self.each_non_admin():
-            Mine = Log.with_user(user)
-            log = self.log_a.with_user(user)
-            Orders = self.env["pos.order"].with_user(user)
-            order = self.order.with_user(user)
-            calls = {
-                "check_access": lambda: Mine.check_access("read"),
-                "search": lambda: Mine.search([]),
-                "search_count": lambda: Mine.search_count([]),
-                "read fields": lambda: log.read(["operation"]),
-                "read": lambda: log.read(),
-                "search_read fields": lambda: Mine.search_read([], ["operation"]),
-                "search_read": lambda: Mine.search_read([]),
-                "web_search_read": lambda: Mine.web_search_read([], spec),
-                "web_read": lambda: log.web_read(spec),
-                "read_group": lambda: Mine.read_group([], ["operation"], ["operation"]),
-                "web_read_group": lambda: Mine.web_read_group([], ["operation"], ["operation"]),
-                "export_data": lambda: log.export_data(["operation", "request_body"]),
-                "write": lambda: log.write({"operation": "changed"}),
-                "unlink": lambda: log.unlink(),
-                "create": lambda: Mine.create({"operation": "forged", "company_id": self.company.id}),
-                # ... nor through the order
-                "order web_read": lambda: order.web_read(order_spec),
-                "order read": lambda: order.read(["crmcom_log_ids"]),
-                "order search": lambda: Orders.search(
-                    [("crmcom_log_ids.request_body", "ilike", "CALL-LOG")]
-                ),
-                "order export_data": lambda: order.export_data(["crmcom_log_ids/request_body"]),
-            }
-            for label, call in calls.items():
+            for label, call in self._call_log_probes(user, spec, order_spec).items():
                 with self.subTest(call=label), self.assertRaises(AccessError):
                     call()
         # Even administrators neither create nor edit log entries (the server does).
@@ -470,11 +472,44 @@ class TestCrmcomAccessRights(TransactionCase):
         self.log_a.with_user(self.admin).unlink()  # clearing the log is allowed
         self.assertFalse(self.log_a.exists())
 
+    def _call_log_probes(self, user, spec, order_spec):
+        """Every way ``user`` could reach the call log, by name: each must be denied."""
+        Mine = self.env["crmcom.call.log"].with_user(user)
+        log = self.log_a.with_user(user)
+        Orders = self.env["pos.order"].with_user(user)
+        order = self.order.with_user(user)
+        return {
+            "check_access": lambda: Mine.check_access("read"),
+            "search": lambda: Mine.search([]),
+            "search_count": lambda: Mine.search_count([]),
+            "read fields": lambda: log.read(["operation"]),
+            "read": lambda: log.read(),
+            "search_read fields": lambda: Mine.search_read([], ["operation"]),
+            "search_read": lambda: Mine.search_read([]),
+            "web_search_read": lambda: Mine.web_search_read([], spec),
+            "web_read": lambda: log.web_read(spec),
+            "read_group": lambda: Mine.read_group([], ["operation"], ["operation"]),
+            "web_read_group": lambda: Mine.web_read_group([], ["operation"], ["operation"]),
+            "export_data": lambda: log.export_data(["operation", "request_body"]),
+            "write": lambda: log.write({"operation": "changed"}),
+            "unlink": lambda: log.unlink(),
+            "create": lambda: Mine.create({"operation": "forged", "company_id": self.company.id}),
+            # ... nor through the order
+            "order web_read": lambda: order.web_read(order_spec),
+            "order read": lambda: order.read(["crmcom_log_ids"]),
+            "order search": lambda: Orders.search(
+                [("crmcom_log_ids.request_body", "ilike", "CALL-LOG")]
+            ),
+            "order export_data": lambda: order.export_data(["crmcom_log_ids/request_body"]),
+        }
+
     def test_call_log_other_company_hidden(self):
         Log = self.env["crmcom.call.log"].with_user(self.admin)
         # Positive control: with both companies allowed, both entries are seen.
         both = Log.with_context(allowed_company_ids=[self.company.id, self.company_b.id])
-        self.assertEqual(both.search([("id", "in", (self.log_a | self.log_b).ids)]), self.log_a | self.log_b)
+        self.assertEqual(
+            both.search([("id", "in", (self.log_a | self.log_b).ids)]), self.log_a | self.log_b
+        )
         only_a = Log.with_context(allowed_company_ids=[self.company.id])
         self.assertEqual(only_a.search([("id", "in", (self.log_a | self.log_b).ids)]), self.log_a)
         self.assertNotIn(LOG_BODY_B, repr(only_a.search_read([], ["request_body"])))
@@ -489,7 +524,9 @@ class TestCrmcomAccessRights(TransactionCase):
         with self.assertRaises(AccessError):
             only_a.browse(self.log_b.id).unlink()
         # with_company(B) as the current company, only B allowed: the other way round.
-        only_b = Log.with_company(self.company_b).with_context(allowed_company_ids=[self.company_b.id])
+        only_b = Log.with_company(self.company_b).with_context(
+            allowed_company_ids=[self.company_b.id]
+        )
         self.assertEqual(only_b.search([("id", "in", (self.log_a | self.log_b).ids)]), self.log_b)
 
     # ----------------------------------------------------------------- the views
@@ -524,5 +561,9 @@ class TestCrmcomAccessRights(TransactionCase):
         # Tokens: editable list for POS managers, read-only for POS users.
         manager_partner = arch(self.pos_manager, "res.partner", "form")[0]
         user_partner = arch(self.pos_user, "res.partner", "form")[0]
-        self.assertIn('editable="bottom"', manager_partner.split('name="crmcom_token_ids"')[1][:400])
-        self.assertNotIn('editable="bottom"', user_partner.split('name="crmcom_token_ids"')[1][:400])
+        self.assertIn(
+            'editable="bottom"', manager_partner.split('name="crmcom_token_ids"')[1][:400]
+        )
+        self.assertNotIn(
+            'editable="bottom"', user_partner.split('name="crmcom_token_ids"')[1][:400]
+        )

@@ -97,7 +97,7 @@ class TestCrmcomOrderQueue(CrmcomPosCase):
         order = self.sell([(self.coffee, 1)])
         # The worker sends the purchase, then dies before its transaction commits:
         # everything it wrote is rolled back, except the attempt it committed
-        # before calling CRM.COM (``_submit_order(commit=True)``).
+        # before calling CRM.COM (the scheduled sender does it for every chunk).
         with self.assertRaises(RuntimeError), self.env.cr.savepoint():
             self.env["crmcom.rewards"]._submit_order(order)
             raise RuntimeError("worker killed")

@@ -94,7 +94,8 @@ class TestCrmcomSoak(CrmcomPosCase):
         _report.info(
             f"soak: {ORDERS} orders -> {len(posted)} POSTED purchases, 0 duplicates;"
             f" {len(self.simulator.calls)} CRM.COM calls, {faulted} faulted"
-            f" ({faulted / len(self.simulator.calls):.0%}); creates {endpoints['customer_events/purchases/create']},"
+            f" ({faulted / len(self.simulator.calls):.0%});"
+            f" creates {endpoints['customer_events/purchases/create']},"
             f" lookups {endpoints['customer_events/purchases/list']},"
             f" logins {self.simulator.login_count}; {dict(rounds)}; outcomes {dict(outcomes)}"
         )

@@ -246,7 +246,9 @@ class TestPosSpendTour(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleHttpCo
 
         self.assertAlmostEqual(order.amount_total, 19.0)
         self.assert_discount_line(order, 5.0)
-        self.assertEqual(sum(order.lines.filtered(lambda l: l.product_id == self.coffee).mapped("qty")), 6)
+        self.assertEqual(
+            sum(order.lines.filtered(lambda line: line.product_id == self.coffee).mapped("qty")), 6
+        )
         # One purchase cancelled; the second purchase of the order is sent as
         # "<order reference>/2" (crmcom.rewards.cancel_order_rewards).
         self.assertEqual(order.crmcom_sequence, 1)

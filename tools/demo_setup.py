@@ -36,4 +36,5 @@ back = front.copy(
     }
 )
 env.cr.commit()  # noqa: F821
-print(f"configured: {front.name} (front-end), {back.name} (back-end)")
+# Run by tools/demo, which shows this line to the person starting the demo.
+print(f"configured: {front.name} (front-end), {back.name} (back-end)")  # pylint: disable=print-used

@@ -461,6 +461,7 @@ patch(PosStore.prototype, {
             confirm: async () => {
                 this.crmcomNotifySpend(await this.crmcomApplyRewards(order));
             },
+            // eslint-disable-next-line no-empty-function -- a cancel callback shows the Cancel button
             cancel: () => {},
         });
     },
@@ -492,6 +493,7 @@ patch(PosStore.prototype, {
             confirm: async () => {
                 await this.crmcomCancelRedemption(order);
             },
+            // eslint-disable-next-line no-empty-function -- a cancel callback shows the Cancel button
             cancel: () => {},
         });
     },
