@@ -71,28 +71,47 @@ def setup(env, url):
         return info
     Product = env["product.product"]
     coffee = Product.create(
-        {"name": "Bench Coffee", "available_in_pos": True, "lst_price": 4.0,
-         "taxes_id": [(5, 0, 0)], "default_code": "COFFEE"}
+        {
+            "name": "Bench Coffee",
+            "available_in_pos": True,
+            "lst_price": 4.0,
+            "taxes_id": [(5, 0, 0)],
+            "default_code": "COFFEE",
+        }
     )
     sandwich = Product.create(
-        {"name": "Bench Sandwich", "available_in_pos": True, "lst_price": 7.5,
-         "taxes_id": [(5, 0, 0)], "crmcom_product_code": "SANDWICH"}
+        {
+            "name": "Bench Sandwich",
+            "available_in_pos": True,
+            "lst_price": 7.5,
+            "taxes_id": [(5, 0, 0)],
+            "crmcom_product_code": "SANDWICH",
+        }
     )
     cashier = env["res.users"].create(
         {
             "name": "Bench Cashier",
             "login": CASHIER[0],
             "password": CASHIER[1],
-            "groups_id": [(6, 0, [env.ref("base.group_user").id,
-                                  env.ref("point_of_sale.group_pos_user").id])],
+            "groups_id": [
+                (6, 0, [env.ref("base.group_user").id, env.ref("point_of_sale.group_pos_user").id])
+            ],
         }
     )
     people = {}
     for key, (name, pid, number, account) in PEOPLE.items():
-        people[key] = env["res.partner"].create(
-            {"name": name, "crmcom_participant_id": pid,
-             "crmcom_participant_number": number, "crmcom_account_number": account}
-        ).id
+        people[key] = (
+            env["res.partner"]
+            .create(
+                {
+                    "name": name,
+                    "crmcom_participant_id": pid,
+                    "crmcom_participant_number": number,
+                    "crmcom_account_number": account,
+                }
+            )
+            .id
+        )
     # 10,000 customers carrying CRM.COM identities (participant, account, wallet,
     # one access token each), created in batches.
     for start in range(0, PARTNERS, 1000):
@@ -113,8 +132,12 @@ def setup(env, url):
             [{"code": f"CARD-B{p.crmcom_participant_number}", "partner_id": p.id} for p in partners]
         )
         env.cr.commit()
-    info = {"cashier_id": cashier.id, "coffee_id": coffee.id, "sandwich_id": sandwich.id,
-            "partners": people}
+    info = {
+        "cashier_id": cashier.id,
+        "coffee_id": coffee.id,
+        "sandwich_id": sandwich.id,
+        "partners": people,
+    }
     for key, enabled in (("on", True), ("off", False)):
         journal, pm_ids = env["pos.config"]._create_journal_and_payment_methods(
             cash_journal_vals={"name": f"Cash Bench {key.upper()}", "show_on_dashboard": False}
@@ -239,9 +262,9 @@ def _peak_rss():
 
 
 def drain(registry, url, n, latency, template_ids):
-    from odoo.addons.pos_crmcom_rewards.crmcom import CrmcomClient, default_token_cache
-
     import requests
+
+    from odoo.addons.pos_crmcom_rewards.crmcom import CrmcomClient, default_token_cache
 
     requests.post(f"{url}/_simulator/reset", timeout=10)
     requests.post(f"{url}/_simulator/config", json={"latency": latency}, timeout=10)

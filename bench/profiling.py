@@ -10,6 +10,9 @@ SORT is a pstats key (default cumulative; tottime is the other useful one). The
 database is tools/bench's (it needs its setup: cashier, tills, template orders).
 """
 
+# A command-line script: it reports with print().
+# pylint: disable=print-used
+
 import cProfile
 import json
 import os
@@ -21,12 +24,11 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import odoo_tasks  # noqa: E402  (sets up sys.path for odoo)
-from crmcom_simulator import Simulator  # noqa: E402
-
 import odoo  # noqa: E402
 from odoo.modules.registry import Registry  # noqa: E402
 
+import odoo_tasks  # noqa: E402  (sets up sys.path for odoo)
+from crmcom_simulator import Simulator  # noqa: E402
 
 ALICE_CARD = "4000000000000001"  # an access token of the simulator's test scenario
 
@@ -49,7 +51,12 @@ def profile_till(env, info, n, sort):
     rewards = env["crmcom.rewards"].with_user(cashier)
     config = info["on"]["config_id"]
     lines = [
-        {"product_id": info["coffee_id"], "qty": 2, "price_subtotal": 8.0, "price_subtotal_incl": 8.0}
+        {
+            "product_id": info["coffee_id"],
+            "qty": 2,
+            "price_subtotal": 8.0,
+            "price_subtotal_incl": 8.0,
+        }
     ]
     order = {"partner_id": info["partners"]["alice"], "lines": lines}
     rewards.identify_customer(config, "access_token", ALICE_CARD)  # warm up

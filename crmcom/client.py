@@ -288,10 +288,14 @@ class CrmcomClient:
             try:
                 return send()
             except (CrmcomConnectionError, CrmcomTimeoutError, CrmcomProtocolError) as error:
-                retryable = retry and attempt < self.read_retries and (
-                    isinstance(error, CrmcomConnectionError)
-                    or (isinstance(error, CrmcomTimeoutError) and not error.maybe_applied)
-                    or getattr(error, "http_status", None) in _RETRYABLE_HTTP
+                retryable = (
+                    retry
+                    and attempt < self.read_retries
+                    and (
+                        isinstance(error, CrmcomConnectionError)
+                        or (isinstance(error, CrmcomTimeoutError) and not error.maybe_applied)
+                        or getattr(error, "http_status", None) in _RETRYABLE_HTTP
+                    )
                 )
                 if not retryable:
                     raise

@@ -167,7 +167,9 @@ class Purchase:
 
     def __post_init__(self):
         _checked_identifier(
-            self.customer, "accounts receivable", ("id", "number", "name", "access_token_identifier")
+            self.customer,
+            "accounts receivable",
+            ("id", "number", "name", "access_token_identifier"),
         )
         _checked_identifier(self.unit, "unit", ("id", "name", "alternative_code"))
         if not isinstance(self.reference_number, str) or not self.reference_number.strip():

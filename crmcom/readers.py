@@ -48,7 +48,9 @@ def participant_name(participant):
     owner = _get(participant, "accounts_receivable", "account_owner") or {}
     name = _text(owner.get("name")) if isinstance(owner, dict) else None
     if not name and isinstance(owner, dict):
-        person = " ".join(filter(None, (_text(owner.get("first_name")), _text(owner.get("last_name")))))
+        person = " ".join(
+            filter(None, (_text(owner.get("first_name")), _text(owner.get("last_name"))))
+        )
         name = _text(person) or _text(owner.get("company_name"))
     if not name:
         account_name = _text(_get(participant, "accounts_receivable", "name"))
@@ -89,7 +91,9 @@ def read_participant(data):
     if isinstance(currency, dict):
         currency = currency.get("code")
     if not isinstance(currency, str):
-        currency = _get(data, "currency", "code") if isinstance(data.get("currency"), dict) else None
+        currency = (
+            _get(data, "currency", "code") if isinstance(data.get("currency"), dict) else None
+        )
     blocking = data.get("spend_blocking_state")
     if isinstance(blocking, dict):
         blocking = blocking.get("state") or blocking.get("name")

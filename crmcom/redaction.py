@@ -54,9 +54,7 @@ class QueryTokenFilter(logging.Filter):
 
     def filter(self, record):
         if record.args:
-            record.args = tuple(
-                scrub(arg) if isinstance(arg, str) else arg for arg in record.args
-            )
+            record.args = tuple(scrub(arg) if isinstance(arg, str) else arg for arg in record.args)
         if isinstance(record.msg, str):
             record.msg = scrub(record.msg)
         return True

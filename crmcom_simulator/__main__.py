@@ -23,12 +23,8 @@ def parse_args(argv):
     )
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
-    parser.add_argument(
-        "--port-file", help="write the port number to this file once listening"
-    )
-    parser.add_argument(
-        "--latency", type=float, default=0.0, help="seconds added to every answer"
-    )
+    parser.add_argument("--port-file", help="write the port number to this file once listening")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     parser.add_argument("--seed", type=int, default=0, help="seed for random faults")
     return parser.parse_args(argv)
 

@@ -144,9 +144,7 @@ def _password_token(engine, params, _headers):
     username = params.string("username", required=True)
     password = params.string("password", required=True)
     organisation = params.string("organisation", required=True)
-    return engine.login_with_password(
-        username, password, organisation, params.string("unit")
-    )
+    return engine.login_with_password(username, password, organisation, params.string("unit"))
 
 
 def _release_token(engine, params, _headers):
@@ -158,9 +156,7 @@ def _release_token(engine, params, _headers):
 
 
 def _show_participant(engine, params, _headers):
-    identifier = params.identifier(
-        "rewards_participant_identifier", RP_KEYS, required=True
-    )
+    identifier = params.identifier("rewards_participant_identifier", RP_KEYS, required=True)
     return engine.show_participant(identifier, params.fields_set())
 
 
@@ -176,9 +172,7 @@ def _purchase_input(params, *, for_create):
     total = params.money("total_amount")
     net = params.money("net_amount")
     vat = params.money("vat_amount")
-    lines = (
-        _line_inputs(params.raw("products_set")) if params.given("products_set") else []
-    )
+    lines = _line_inputs(params.raw("products_set")) if params.given("products_set") else []
     if total is None and not lines:
         raise missing("total_amount", "products_set")
     if lines:
@@ -206,9 +200,7 @@ def _purchase_input(params, *, for_create):
         lines=lines,
         classification=classification,
         external_system=params.string("external_system"),
-        external_system_reference_number=params.string(
-            "external_system_reference_number"
-        ),
+        external_system_reference_number=params.string("external_system_reference_number"),
         description=params.string("description"),
     )
 
@@ -239,9 +231,7 @@ def _line_inputs(value):
             raise invalid(name, f"'{name}' must be an object.")
         product = item.get("product_identifier")
         if product is not None:
-            product = parse_identifier(
-                product, f"{name}.product_identifier", PRODUCT_KEYS
-            )
+            product = parse_identifier(product, f"{name}.product_identifier", PRODUCT_KEYS)
         quantity = item.get("quantity")
         quantity = 1 if quantity is None else quantity
         amounts = {}
@@ -297,9 +287,7 @@ def _list_purchases(engine, params, _headers):
         "number_of_results", default=DEFAULT_RESULTS, minimum=1, maximum=MAX_RESULTS
     )
     offset = params.integer("offset", default=0, minimum=0, maximum=10**9)
-    return engine.list_purchases(
-        identity, after, before, limit, offset, params.fields_set()
-    )
+    return engine.list_purchases(identity, after, before, limit, offset, params.fields_set())
 
 
 # ---- spend requests --------------------------------------------------------------
@@ -308,18 +296,14 @@ def _list_purchases(engine, params, _headers):
 def _create_spend_request(engine, params, _headers):
     request = SpendInput(
         identity=params.one_identifier_of(IDENTITY_OPTIONS),
-        unit=params.identifier(
-            "performed_by_unit_identifier", UNIT_KEYS, required=True
-        ),
+        unit=params.identifier("performed_by_unit_identifier", UNIT_KEYS, required=True),
         performed_on=params.datetime("performed_on", required=True),
         purchase=params.identifier(
             "purchase_customer_request_identifier", EVENT_KEYS, required=True
         ),
         spend_amount=params.money("spend_amount", positive=True),
         external_system=params.string("external_system"),
-        external_system_reference_number=params.string(
-            "external_system_reference_number"
-        ),
+        external_system_reference_number=params.string("external_system_reference_number"),
         description=params.string("description"),
     )
     return engine.create_spend_request(request, params.fields_set())

@@ -134,12 +134,8 @@ class Engine:
 
     def show_participant(self, identifier, fields):
         with self.lock:
-            participant = self._participant(
-                ("rewards_participant_identifier", identifier)
-            )
-            return render.select_fields(
-                render.participant(participant, self.catalogue), fields
-            )
+            participant = self._participant(("rewards_participant_identifier", identifier))
+            return render.select_fields(render.participant(participant, self.catalogue), fields)
 
     def _participant(self, identity):
         name, (key, value) = identity
@@ -164,9 +160,7 @@ class Engine:
         if code is not None:
             found = self.catalogue.token_by_code.get(code)
         else:
-            found = self.catalogue.token_by_identifier.get(
-                token_identifier["identifier"]
-            )
+            found = self.catalogue.token_by_identifier.get(token_identifier["identifier"])
             if found and found[0].pass_code != token_identifier["pass_code"]:
                 found = None
         if found is None or found[0].life_cycle_state != EFFECTIVE:
@@ -188,9 +182,7 @@ class Engine:
         key, value = identifier
         found = self.catalogue.classification_by[key].get(value)
         if found is None:
-            raise errors.not_found(
-                "classification", f"No classification has {key} {value!r}."
-            )
+            raise errors.not_found("classification", f"No classification has {key} {value!r}.")
         return found
 
     def _lines(self, inputs):
@@ -258,9 +250,7 @@ class Engine:
                     f"Unit {unit.name!r} already submitted reference number "
                     f"{request.reference_number!r}.",
                 )
-            result = quote(
-                participant, unit, request.total_amount, lines, self.catalogue.offers
-            )
+            result = quote(participant, unit, request.total_amount, lines, self.catalogue.offers)
             # All checks passed: from here on the purchase is booked.
             now = self._now()
             performed_on = request.performed_on.strftime(DATETIME_FORMAT)
@@ -424,9 +414,7 @@ class Engine:
         low = unit.minimum_spend_per_transaction
         high = unit.maximum_spend_per_transaction
         if asked < low or (high is not None and asked > high):
-            bounds = f"at least {low}" + (
-                f" and at most {high}" if high is not None else ""
-            )
+            bounds = f"at least {low}" + (f" and at most {high}" if high is not None else "")
             raise ApiError(
                 errors.SPEND_LIMIT_VIOLATION,
                 "The spend amount is outside the limits per transaction.",
@@ -450,24 +438,18 @@ class Engine:
         key, value = identifier
         request = self._spend_by[key].get(value)
         if request is None:
-            raise errors.not_found(
-                "spend request", f"No spend request has {key} {value!r}."
-            )
+            raise errors.not_found("spend request", f"No spend request has {key} {value!r}.")
         return request
 
     def _render_spend(self, request, fields):
-        answer = render.spend_request(
-            request, self.catalogue.currency, self.field_style
-        )
+        answer = render.spend_request(request, self.catalogue.currency, self.field_style)
         return render.select_fields(answer, fields)
 
     # ---- state reads for tests (deep copies) -------------------------------------
 
     def wallet_balance(self, participant_number):
         with self.lock:
-            participant = self.catalogue.participant_by["number"].get(
-                participant_number
-            )
+            participant = self.catalogue.participant_by["number"].get(participant_number)
             if participant is None:
                 raise KeyError(f"no participant {participant_number!r}")
             return participant.balance
@@ -481,10 +463,7 @@ class Engine:
             return [
                 self._render_purchase(purchase, None)
                 for purchase in self.purchases
-                if (
-                    reference_number is None
-                    or purchase.reference_number == reference_number
-                )
+                if (reference_number is None or purchase.reference_number == reference_number)
                 and (state is None or purchase.state == state)
             ]
 

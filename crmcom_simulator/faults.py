@@ -37,9 +37,7 @@ class Fault:
         if not isinstance(self.endpoint, str) or not self.endpoint:
             raise ValueError("Fault.endpoint must be a method path or '*'")
         self.endpoint = self.endpoint.strip("/")
-        if self.times is not None and (
-            not isinstance(self.times, int) or self.times < 1
-        ):
+        if self.times is not None and (not isinstance(self.times, int) or self.times < 1):
             raise ValueError("Fault.times must be a positive integer or None")
         if not 0.0 <= float(self.probability) <= 1.0:
             raise ValueError("Fault.probability must be between 0 and 1")
@@ -103,7 +101,4 @@ class FaultBoard:
 
     def describe(self):
         with self._lock:
-            return [
-                {**asdict(fault), "remaining": remaining}
-                for fault, remaining in self._active
-            ]
+            return [{**asdict(fault), "remaining": remaining} for fault, remaining in self._active]

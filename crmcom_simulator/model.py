@@ -224,15 +224,9 @@ class AutoSpend:
         data = data or {}
         return cls(
             enabled=bool(data.get("enabled", False)),
-            minimum_wallet_balance=scenario_amount(
-                data.get("minimum_wallet_balance"), where
-            ),
-            minimum_spend_amount=scenario_amount(
-                data.get("minimum_spend_amount"), where
-            ),
-            maximum_spend_amount=scenario_amount(
-                data.get("maximum_spend_amount"), where
-            ),
+            minimum_wallet_balance=scenario_amount(data.get("minimum_wallet_balance"), where),
+            minimum_spend_amount=scenario_amount(data.get("minimum_spend_amount"), where),
+            maximum_spend_amount=scenario_amount(data.get("maximum_spend_amount"), where),
             authorised_unit_ids=tuple(data.get("authorised_units") or ()),
         )
 
@@ -412,9 +406,7 @@ class Purchase:
         )
 
     def awarded(self):
-        return sum(
-            (award.amount for award in self.awards if award.state == POSTED), ZERO
-        )
+        return sum((award.amount for award in self.awards if award.state == POSTED), ZERO)
 
     def spend_request(self, kind):
         """The instant or automatic spend request (there is at most one of each)."""

@@ -70,9 +70,7 @@ def parse_identifier(value, name, allowed):
     Returns (key, value); the value of access_token_identifier is itself parsed.
     """
     if not isinstance(value, dict):
-        raise invalid(
-            name, f"'{name}' must be an object with one of: {_keys(allowed)}."
-        )
+        raise invalid(name, f"'{name}' must be an object with one of: {_keys(allowed)}.")
     unknown = [key for key in value if key not in allowed]
     if unknown:
         raise invalid(
@@ -107,15 +105,11 @@ def parse_access_token_identifier(value, name):
     identifier = value.get("identifier")
     pass_code = value.get("pass_code")
     if (code is None) == (identifier is None):
-        raise invalid(
-            name, f"'{name}' must hold exactly one of authentication_code, identifier."
-        )
+        raise invalid(name, f"'{name}' must hold exactly one of authentication_code, identifier.")
     if code is not None:
         if pass_code is not None:
             raise invalid(name, "pass_code goes only with identifier.")
-        return {
-            "authentication_code": parse_string(code, f"{name}.authentication_code")
-        }
+        return {"authentication_code": parse_string(code, f"{name}.authentication_code")}
     if pass_code is None:
         raise missing(f"{name}.pass_code")
     return {
@@ -183,9 +177,7 @@ class Params:
         if not present:
             raise missing(*options)
         if len(present) > 1:
-            raise invalid(
-                present[0], f"Specify only one of {_keys(options)}, not several."
-            )
+            raise invalid(present[0], f"Specify only one of {_keys(options)}, not several.")
         name = present[0]
         return name, self.identifier(name, options[name], required=True)
 
@@ -195,9 +187,7 @@ class Params:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise invalid(
-                "fields_set", "'fields_set' must be a comma-separated string."
-            )
+            raise invalid("fields_set", "'fields_set' must be a comma-separated string.")
         names = [part.strip() for part in value.split(",") if part.strip()]
         return names or None
 
@@ -218,9 +208,7 @@ def decode_json_body(body, *, optional=False):
             body.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant
         )
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(
-            INVALID_REQUEST, "The request body is not valid JSON.", str(exc)
-        ) from None
+        raise ApiError(INVALID_REQUEST, "The request body is not valid JSON.", str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(
             INVALID_REQUEST,

@@ -122,9 +122,7 @@ def purchase(record, currency_code, field_style):
         "external_system": record.external_system,
         "external_system_reference_number": record.external_system_reference_number,
         "description": record.description,
-        "classification": record.classification.short()
-        if record.classification
-        else None,
+        "classification": record.classification.short() if record.classification else None,
         "total_amount": record.total_amount,
         "net_amount": record.net_amount,
         "vat_amount": record.vat_amount,

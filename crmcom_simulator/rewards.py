@@ -35,11 +35,7 @@ def offer_award(offer, unit, total, lines):
         return offer.amount
     if offer.product_codes:
         base = sum(
-            (
-                line.total_amount
-                for line in lines
-                if line.product.code in offer.product_codes
-            ),
+            (line.total_amount for line in lines if line.product.code in offer.product_codes),
             ZERO,
         )
     else:

@@ -91,9 +91,7 @@ class Catalogue:
             Classification.from_dict(c) for c in data.get("classifications") or ()
         ]
         self.offers = [Offer.from_dict(o) for o in data.get("offers") or ()]
-        self.participants = [
-            Participant.from_dict(p) for p in data.get("participants") or ()
-        ]
+        self.participants = [Participant.from_dict(p) for p in data.get("participants") or ()]
         if not self.units:
             raise ScenarioError("a scenario needs at least one unit")
         self._index()
@@ -101,15 +99,11 @@ class Catalogue:
 
     def _index(self):
         self.unit_by = _indexes(self.units, ("id", "name", "alternative_code"), "unit")
-        self.product_by = _indexes(
-            self.products, ("id", "code", "alternative_code"), "product"
-        )
+        self.product_by = _indexes(self.products, ("id", "code", "alternative_code"), "product")
         self.classification_by = _indexes(
             self.classifications, ("id", "name", "alternative_code"), "classification"
         )
-        self.participant_by = _indexes(
-            self.participants, ("id", "number"), "participant"
-        )
+        self.participant_by = _indexes(self.participants, ("id", "number"), "participant")
         self.participant_by_ar = _indexes(
             self.participants, ("ar_id", "ar_number", "ar_name"), "accounts receivable"
         )
@@ -147,14 +141,10 @@ class Catalogue:
         for user in self.users:
             unit_id = user.get("unit")
             if unit_id is not None and unit_id not in self.unit_by["id"]:
-                raise ScenarioError(
-                    f"user {user['username']!r}: unknown unit {unit_id!r}"
-                )
+                raise ScenarioError(f"user {user['username']!r}: unknown unit {unit_id!r}")
         default = self.settings["default_product"]
         if default is not None and default not in self.product_by["code"]:
-            raise ScenarioError(
-                f"settings.default_product: unknown product {default!r}"
-            )
+            raise ScenarioError(f"settings.default_product: unknown product {default!r}")
 
     @property
     def default_product(self):

@@ -50,9 +50,7 @@ def error_envelope(code, message, description=""):
 def run_api(simulator, verb, endpoint, body, query, headers):
     """(HTTP status, envelope) of one API call; unexpected failures → INTERNAL_ERROR."""
     try:
-        data = api.handle(
-            simulator.engine, verb, endpoint, body=body, query=query, headers=headers
-        )
+        data = api.handle(simulator.engine, verb, endpoint, body=body, query=query, headers=headers)
         return 200, ok_envelope(data)
     except ApiError as exc:
         status = HTTP_STATUS_OF.get(exc.code, 200)
@@ -175,9 +173,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         applied_first = fault is not None and fault.applied
 
         def record(status_code, applied):
-            simulator.record_call(
-                verb, endpoint, status_code, time.monotonic() - started, applied
-            )
+            simulator.record_call(verb, endpoint, status_code, time.monotonic() - started, applied)
 
         # Latency is served before the request is applied: a client that gives up
         # while waiting does not stop the request from being applied afterwards.
@@ -187,19 +183,13 @@ class RequestHandler(BaseHTTPRequestHandler):
 
         if fault is not None and fault.kind == "error":
             record(fault.code, False)
-            self._send_json(
-                200, error_envelope(fault.code, fault.message, "Injected fault.")
-            )
+            self._send_json(200, error_envelope(fault.code, fault.message, "Injected fault."))
             return
         if fault is not None and fault.kind == "http_error":
             record(f"HTTP_{fault.http_status}", False)
             self._send_html_error(fault.http_status)
             return
-        if (
-            fault is not None
-            and fault.kind in ("malformed", "drop")
-            and not applied_first
-        ):
+        if fault is not None and fault.kind in ("malformed", "drop") and not applied_first:
             self._lose_answer(fault, record, applied=False, answer=None)
             return
 
@@ -235,9 +225,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             data = self.server.simulator.control(verb, action, body)
         except ControlError as exc:
-            self._send_json(
-                exc.http_status, error_envelope(exc.code, str(exc), "Control API.")
-            )
+            self._send_json(exc.http_status, error_envelope(exc.code, str(exc), "Control API."))
             return
         self._send_json(200, ok_envelope(data))
 

@@ -34,8 +34,7 @@ class TokenStore:
             "exp": int(expires),
         }
         signing_input = ".".join(
-            _b64url(json.dumps(part, separators=(",", ":")).encode())
-            for part in (header, claims)
+            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
         )
         signature = hmac.new(self._secret, signing_input.encode(), hashlib.sha256)
         token = f"{signing_input}.{_b64url(signature.digest())}"

@@ -10,6 +10,7 @@ Environment:
   TEST_DB     database kept for the Odoo suite (default pos_crmcom_test)
   REUSE_DB=1  keep TEST_DB if it exists: only the upgrade runs (ignored if CI=true)
 """
+
 from __future__ import annotations
 
 import configparser
@@ -48,7 +49,10 @@ class OdooRun:
         where = f"full log: {self.log_path}\ncommand: {' '.join(self.cmd)}"
         if self.returncode != 0:
             tail = "\n".join(self.log_text.splitlines()[-40:])
-            pytest.fail(f"{self.name}: odoo-bin exited with {self.returncode}\n{tail}\n{where}", pytrace=False)
+            pytest.fail(
+                f"{self.name}: odoo-bin exited with {self.returncode}\n{tail}\n{where}",
+                pytrace=False,
+            )
         if f"Module {ADDON} loaded in" not in self.log_text:
             pytest.fail(f"{self.name}: {ADDON} was not loaded\n{where}", pytrace=False)
         bad = odoo_log.problems(self.log_text)

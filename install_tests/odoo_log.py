@@ -11,6 +11,7 @@ bare addon (with demo, without demo, upgrade) on Odoo 18.0 with this repo's
 tools/run-tests.  Add an entry only after seeing the line in a real log, with
 the reason, and keep the pattern as narrow as possible.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,9 +30,7 @@ BAD_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
 # Lines written straight to stderr by libraries (not log records) that can land
 # between the lines of a multi-line INFO record: docutils' reporter
 # ("<string>:44: (WARNING/2) ...") and the warnings module ("x.py:3: FooWarning: ...").
-STRAY_RE = re.compile(
-    r"^\S+:\d+: (\((WARNING|ERROR|SEVERE)/\d\) |\w*(Warning|Error): )"
-)
+STRAY_RE = re.compile(r"^\S+:\d+: (\((WARNING|ERROR|SEVERE)/\d\) |\w*(Warning|Error): )")
 # Known messages whose log line does not name the module at fault.
 HINTS = (
     (

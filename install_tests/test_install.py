@@ -4,6 +4,7 @@ Order matters (pytest runs them as written): the demo database built by the
 first test is upgraded by the second and then KEPT as $TEST_DB for the Odoo
 suite (tools/run-tests step "odoo"); the no-demo database is dropped.
 """
+
 import pytest
 
 from odoo_log import ADDON

@@ -1,4 +1,5 @@
 """Self-test of the log policy used by test_install.py (no Odoo needed)."""
+
 import odoo_log
 from odoo_log import Allowed, problems
 
@@ -21,7 +22,10 @@ def test_root_notice_is_allowed_and_info_is_ignored():
 
 def test_warning_and_error_fail_with_their_traceback():
     bad = problems(LOG)
-    assert [(r.level, r.logger) for r in bad] == [("WARNING", "odoo.models"), ("ERROR", "odoo.sql_db")]
+    assert [(r.level, r.logger) for r in bad] == [
+        ("WARNING", "odoo.models"),
+        ("ERROR", "odoo.sql_db"),
+    ]
     assert bad[1].lineno == 5
     assert "psycopg2.errors.SyntaxError: boom" in bad[1].text
     assert "line 5: ERROR" in odoo_log.describe(bad)
@@ -33,7 +37,11 @@ def test_output_that_is_not_a_log_record_fails():
 
 
 def test_allow_list_matches_level_logger_and_whole_message():
-    allow = (Allowed("WARNING", "odoo.models", r"Two fields \(a, b\) of x\.y have the same label: A\.", "t"),)
+    allow = (
+        Allowed(
+            "WARNING", "odoo.models", r"Two fields \(a, b\) of x\.y have the same label: A\.", "t"
+        ),
+    )
     bad = problems(LOG, allow)
     assert [r.logger for r in bad] == [None, "odoo.sql_db"]  # root notice no longer allowed
     other_logger = (Allowed("WARNING", "odoo.fields", allow[0].message, "t"),)
@@ -54,7 +62,7 @@ def test_ansi_colours_are_ignored():
 def test_library_stderr_between_info_lines_fails_and_gets_a_hint():
     log = (
         f"{H} INFO db odoo.modules.loading: updating modules list\n"
-        "<string>:24: (ERROR/3) Undefined substitution referenced: \"---\".\n"
+        '<string>:24: (ERROR/3) Undefined substitution referenced: "---".\n'
         f"{H} WARNING db odoo.addons.base.models.ir_module: docutils' system message present: x\n"
     )
     bad = problems(log)

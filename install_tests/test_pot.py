@@ -7,6 +7,7 @@ which field, view, Python or JS file) must match i18n/pos_crmcom_rewards.pot.
 A new _() / _t() string, a changed label or view text, or a string moved to
 another record makes this fail until tools/update-pot is run.
 """
+
 import os
 import subprocess
 import sys
@@ -38,8 +39,16 @@ def exported(odoo, test_db, tmp_path_factory) -> Path:
     if not odoo.db_exists(test_db):
         pytest.fail(f"database {test_db} does not exist: the install test failed")
     out = tmp_path_factory.mktemp("pot") / f"{ADDON}.pot"
-    cmd = [sys.executable, str(REPO / "tools" / "update-pot"), "-c", str(odoo.conf),
-           "--db", test_db, "-o", str(out)]
+    cmd = [
+        sys.executable,
+        str(REPO / "tools" / "update-pot"),
+        "-c",
+        str(odoo.conf),
+        "--db",
+        test_db,
+        "-o",
+        str(out),
+    ]
     if test_db in odoo.upgraded:
         cmd.append("--no-update")
     proc = subprocess.run(

@@ -8,6 +8,7 @@ its CRM.COM client and simulator as odoo.addons.pos_crmcom_rewards.*, and
 upgrade it in $TEST_DB from that copy with a clean log: every data file,
 view and asset the addon needs is in the wheel.
 """
+
 import os
 import subprocess
 import sys
@@ -34,8 +35,19 @@ def site(tmp_path_factory) -> Path:
     wheel = build.stdout.strip().splitlines()[-1]
     target = tmp / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
-         "--disable-pip-version-check", "--target", str(target), wheel],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            wheel,
+        ],
         check=True,
         timeout=300,
     )
@@ -82,8 +94,14 @@ def test_odoo_upgrades_the_addon_from_the_wheel(odoo, test_db, site):
     if not odoo.db_exists(test_db):
         pytest.fail(f"database {test_db} does not exist: the install test failed")
     run = odoo.run(
-        "upgrade-from-wheel", "--addons-path", odoo_only_addons_path(odoo),
-        "-d", test_db, "-u", ADDON, "--stop-after-init",
+        "upgrade-from-wheel",
+        "--addons-path",
+        odoo_only_addons_path(odoo),
+        "-d",
+        test_db,
+        "-u",
+        ADDON,
+        "--stop-after-init",
         env={"PYTHONPATH": str(site)},
     )
     run.assert_clean()

@@ -13,7 +13,8 @@ class CrmcomAccessToken(models.Model):
     code = fields.Char(required=True, index=True)
     partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade", index=True)
     last_used = fields.Datetime(
-        default=fields.Datetime.now, help="When a till last identified the customer by it (to the hour)."
+        default=fields.Datetime.now,
+        help="When a till last identified the customer by it (to the hour).",
     )
 
     _sql_constraints = [

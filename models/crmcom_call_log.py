@@ -24,10 +24,18 @@ class CrmcomCallLog(models.Model):
     request_body = fields.Text(readonly=True)
     response_body = fields.Text(readonly=True)
     company_id = fields.Many2one(
-        "res.company", required=True, readonly=True, index=True, default=lambda self: self.env.company
+        "res.company",
+        required=True,
+        readonly=True,
+        index=True,
+        default=lambda self: self.env.company,
     )
-    pos_order_id = fields.Many2one("pos.order", readonly=True, index="btree_not_null", ondelete="set null")
-    partner_id = fields.Many2one("res.partner", readonly=True, index="btree_not_null", ondelete="set null")
+    pos_order_id = fields.Many2one(
+        "pos.order", readonly=True, index="btree_not_null", ondelete="set null"
+    )
+    partner_id = fields.Many2one(
+        "res.partner", readonly=True, index="btree_not_null", ondelete="set null"
+    )
 
     @api.model
     def _record_call(self, record, *, company, order=None, partner=None):

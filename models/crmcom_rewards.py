@@ -163,9 +163,7 @@ class CrmcomRewards(models.AbstractModel):
                 return _("The connection to CRM.COM broke before it answered.")
             return _("CRM.COM cannot be reached: check the server address and the network.")
         if isinstance(error, CrmcomProtocolError):
-            return _(
-                "The server did not answer like a CRM.COM server: check the server address."
-            )
+            return _("The server did not answer like a CRM.COM server: check the server address.")
         if isinstance(error, CrmcomApiError):
             return _(
                 "CRM.COM refused the request: %(message)s",
@@ -219,9 +217,7 @@ class CrmcomRewards(models.AbstractModel):
         if not participant.id:
             raise CrmcomOrderError(_("CRM.COM sent a customer without an id."))
         partners = (
-            self.env["res.partner"]
-            .sudo()
-            .with_context(active_test=False, tracking_disable=True)
+            self.env["res.partner"].sudo().with_context(active_test=False, tracking_disable=True)
         )
         partner = partners.search([("crmcom_participant_id", "=", participant.id)], limit=1)
         if not partner:
@@ -232,9 +228,12 @@ class CrmcomRewards(models.AbstractModel):
             )
             partner = partners.search([("crmcom_participant_id", "=", participant.id)], limit=1)
         if not partner and token:
-            partner = self.env["crmcom.access.token"].sudo().search(
-                [("code", "=", token)], limit=1
-            ).partner_id
+            partner = (
+                self.env["crmcom.access.token"]
+                .sudo()
+                .search([("code", "=", token)], limit=1)
+                .partner_id
+            )
             if partner.crmcom_participant_id and partner.crmcom_participant_id != participant.id:
                 partner = partners  # the token moved to another participant
         if not partner and participant.number:
@@ -328,8 +327,7 @@ class CrmcomRewards(models.AbstractModel):
                 "ok": False,
                 "reason": "terminated",
                 "message": _(
-                    "The CRM.COM membership of %(name)s is not active: no rewards on"
-                    " this sale.",
+                    "The CRM.COM membership of %(name)s is not active: no rewards on" " this sale.",
                     name=participant.name,
                 ),
             }
@@ -508,7 +506,9 @@ class CrmcomRewards(models.AbstractModel):
         config = self._till(config_id)
         order = self.env["pos.order"]
         if isinstance(order_uuid, str) and order_uuid:
-            order = order.search([("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1)
+            order = order.search(
+                [("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1
+            )
         if not order or order.state != "draft":
             return {"ok": False, "reason": "invalid", "message": _("No open order to change.")}
         order.check_access("write")
@@ -614,7 +614,9 @@ class CrmcomRewards(models.AbstractModel):
             data = client.create_spend_request(
                 customer=self._order_customer(order),
                 unit=config._crmcom_unit_identifier(),
-                performed_on=self._local_time(fields.Datetime.now(), order.user_id, order.company_id),
+                performed_on=self._local_time(
+                    fields.Datetime.now(), order.user_id, order.company_id
+                ),
                 purchase={"id": order.crmcom_purchase_id},
                 spend_amount=requested,
                 external_system=config._crmcom_external_system(),
@@ -661,7 +663,8 @@ class CrmcomRewards(models.AbstractModel):
             "purchase_number": order.crmcom_purchase_number,
             "requested_amount": float(requested),
             "spent_amount": spent,
-            "partial": bool(requested) and order.currency_id.compare_amounts(spent, float(requested)) < 0,
+            "partial": bool(requested)
+            and order.currency_id.compare_amounts(spent, float(requested)) < 0,
             "instant_spend_amount": order.crmcom_instant_spend_amount,
             "automatic_spend_amount": order.crmcom_automatic_spend_amount,
             "redemption_amount": order.crmcom_redemption_amount,
@@ -763,9 +766,7 @@ class CrmcomRewards(models.AbstractModel):
                 raise CrmcomOrderError(_("CRM.COM answered with another customer."))
             self._link_partner(participant)
         except (CrmcomError, CrmcomOrderError, ValueError) as error:
-            return _notification(
-                _("CRM.COM look-up failed"), self._describe_error(error), "danger"
-            )
+            return _notification(_("CRM.COM look-up failed"), self._describe_error(error), "danger")
         return _notification(
             _("CRM.COM customer updated"),
             _(
@@ -804,7 +805,12 @@ class CrmcomRewards(models.AbstractModel):
                 qty = line.qty - line.refunded_qty
                 share = qty / line.qty
             lines.append(
-                (line.product_id, qty, line.price_subtotal * share, line.price_subtotal_incl * share)
+                (
+                    line.product_id,
+                    qty,
+                    line.price_subtotal * share,
+                    line.price_subtotal_incl * share,
+                )
             )
         return self._purchase_lines(
             order.company_id, lines, currency=order.currency_id, date=order.date_order
@@ -1015,8 +1021,10 @@ class CrmcomRewards(models.AbstractModel):
         if not orders:
             return
         previews = {}
-        for preview in self.env["crmcom.till.preview"].sudo().search(
-            [("order_uuid", "in", orders.mapped("uuid"))]
+        for preview in (
+            self.env["crmcom.till.preview"]
+            .sudo()
+            .search([("order_uuid", "in", orders.mapped("uuid"))])
         ):  # newest first
             previews.setdefault((preview.order_uuid, preview.partner_id), preview)
         for order in orders:
@@ -1370,11 +1378,7 @@ def _is_id(value):
 
 
 def _is_finite_number(value):
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _decimal(amount, currency):

@@ -45,8 +45,10 @@ class PosConfig(models.Model):
             "pos_crmcom_rewards.product_crmcom_redemption", raise_if_not_found=False
         )
         companies = self.env["res.company"].sudo().search([])
-        return super()._get_special_products() | companies.crmcom_redemption_product_id | (
-            default or self.env["product.product"]
+        return (
+            super()._get_special_products()
+            | companies.crmcom_redemption_product_id
+            | (default or self.env["product.product"])
         )
 
     @api.constrains("crmcom_enabled", "crmcom_unit_value")

@@ -196,8 +196,7 @@ class PosOrder(models.Model):
             order.crmcom_warning = order._crmcom_joined_warning()
             redemption = order._crmcom_redemption_product()
             sold = order.lines.filtered(
-                lambda line, redemption=redemption: line.qty > 0
-                and line.product_id != redemption
+                lambda line, redemption=redemption: line.qty > 0 and line.product_id != redemption
             )
             kept = [
                 line
@@ -278,19 +277,19 @@ class PosOrder(models.Model):
             after = {line: line.refunded_qty for line in sold}
             before = {line: after[line] - returned_now[line] for line in sold}
             share = currency.round(
-                original._crmcom_redemption_share(after)
-                - original._crmcom_redemption_share(before)
+                original._crmcom_redemption_share(after) - original._crmcom_redemption_share(before)
             )
+            redemption_lines = original._crmcom_redemption_lines()
             kept = currency.round(
                 sum(
                     refund.lines.filtered(
-                        lambda line: line.refunded_orderline_id
-                        in original._crmcom_redemption_lines()
+                        lambda line, redemption_lines=redemption_lines: line.refunded_orderline_id
+                        in redemption_lines
                     ).mapped("price_subtotal_incl")
                 )
             )
 
-            def money(amount):
+            def money(amount, currency=currency):
                 return format_amount(self.env, amount, currency)
 
             warning = False

@@ -9,4 +9,3 @@ class ProductTemplate(models.Model):
         help="Code of this product in CRM.COM (sent as product_identifier.code)."
         " When empty, the internal reference is sent.",
     )
-

@@ -36,7 +36,9 @@ class ResCompany(models.Model):
     crmcom_connect_timeout = fields.Float(
         string="CRM.COM Connect Timeout (s)", default=5.0, required=True
     )
-    crmcom_read_timeout = fields.Float(string="CRM.COM Read Timeout (s)", default=15.0, required=True)
+    crmcom_read_timeout = fields.Float(
+        string="CRM.COM Read Timeout (s)", default=15.0, required=True
+    )
     crmcom_redemption_product_id = fields.Many2one(
         "product.product",
         string="CRM.COM Redemption Product",
@@ -96,7 +98,9 @@ class ResCompany(models.Model):
     )
     def _check_crmcom_numbers(self):
         for company in self:
-            if not (0 < company.crmcom_connect_timeout <= 120 and 0 < company.crmcom_read_timeout <= 300):
+            if not (
+                0 < company.crmcom_connect_timeout <= 120 and 0 < company.crmcom_read_timeout <= 300
+            ):
                 raise ValidationError(
                     _("CRM.COM timeouts must be between 0 and 120 s (connect) and 300 s (read).")
                 )

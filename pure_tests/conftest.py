@@ -77,9 +77,7 @@ class RawApi:
         """The raw requests.Response of a POST; the token is added to dict bodies."""
         if isinstance(body, dict) and self.token and "token" not in body:
             body = {"token": self.token, **body}
-        return self.session.post(
-            self.url(endpoint), json=body, timeout=timeout, **kwargs
-        )
+        return self.session.post(self.url(endpoint), json=body, timeout=timeout, **kwargs)
 
     def call(self, endpoint, **params):
         """POST with the session token; returns the decoded envelope."""

@@ -4,6 +4,20 @@ import datetime
 from decimal import Decimal
 
 import pytest
+
+from client_scenario import (
+    ALICE,
+    BACK_END_UNIT,
+    BLOCKED,
+    CARD_TOKEN,
+    EMAIL_IDENTIFIER,
+    EMAIL_PASS_CODE,
+    FRONT_END_UNIT,
+    PHONE_TOKEN,
+    PRODUCT_CODE,
+    TERMINATED,
+    WEB_API_KEY,
+)
 from crmcom import (
     CrmcomApiError,
     CrmcomClient,
@@ -20,20 +34,6 @@ from crmcom import (
     unit_identifier,
 )
 from crmcom_simulator import load_scenario
-
-from client_scenario import (
-    BACK_END_UNIT,
-    BLOCKED,
-    CARD_TOKEN,
-    EMAIL_IDENTIFIER,
-    EMAIL_PASS_CODE,
-    FRONT_END_UNIT,
-    ALICE,
-    PRODUCT_CODE,
-    PHONE_TOKEN,
-    TERMINATED,
-    WEB_API_KEY,
-)
 
 WHEN = datetime.datetime(2026, 11, 26, 10, 0, 0)
 

@@ -4,6 +4,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+
 from crmcom import (
     Purchase,
     PurchaseLine,
@@ -135,7 +136,9 @@ def test_spend_request_payload_is_strict():
 def test_money_and_dates():
     assert money("2.675") == 2.68  # half-up, decided on the decimal text, not the float
     assert money(3) == 3
-    aware = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=3)))
+    aware = datetime.datetime(
+        2026, 6, 1, 12, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=3))
+    )
     assert format_date(aware) == "2026-06-01T09:00:00"
 
 
@@ -161,7 +164,11 @@ def test_read_participant_is_tolerant():
     assert participant.is_effective
     # No owner at all: the account name without its number; no wallet: unknown balance.
     other = read_participant(
-        {"number": "RP2", "life_cycle_state": "TERMINATED", "accounts_receivable": {"number": "A2", "name": "A2 Nikos"}}
+        {
+            "number": "RP2",
+            "life_cycle_state": "TERMINATED",
+            "accounts_receivable": {"number": "A2", "name": "A2 Nikos"},
+        }
     )
     assert other.name == "Nikos"
     assert other.wallet_balance is None
@@ -212,7 +219,9 @@ def test_read_purchase_falls_back_on_award_transactions():
 
 
 def test_read_spend_request_never_takes_the_amount_asked():
-    guide = read_spend_request({"spend_amount": 10, "spend_reward_transaction": {"total_amount": 4}})
+    guide = read_spend_request(
+        {"spend_amount": 10, "spend_reward_transaction": {"total_amount": 4}}
+    )
     docs = read_spend_request({"spend_amount": 10, "spend_reward_transaction": {"amount": "4.00"}})
     assert guide.spent_amount == docs.spent_amount == Decimal("4.00")
     assert docs.requested_amount == Decimal("10.00")

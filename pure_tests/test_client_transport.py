@@ -9,6 +9,14 @@ import time
 from decimal import Decimal
 
 import pytest
+
+from client_scenario import (
+    ALICE,
+    ORGANISATION,
+    PASSWORD,
+    USERNAME,
+    WEB_API_KEY,
+)
 from crmcom import (
     CrmcomApiError,
     CrmcomAuthenticationError,
@@ -22,14 +30,6 @@ from crmcom import (
 )
 from crmcom.client import normalise_base_url
 from crmcom_simulator import Fault
-
-from client_scenario import (
-    ALICE,
-    ORGANISATION,
-    PASSWORD,
-    USERNAME,
-    WEB_API_KEY,
-)
 from test_client_calls import purchase_for
 
 SHOW = "rewards_participants/show"
@@ -83,7 +83,12 @@ def test_username_password_login(simulator):
     "settings",
     [
         {"web_api_key": "WRONG-KEY"},
-        {"web_api_key": None, "username": USERNAME, "password": "wrong", "organisation": ORGANISATION},
+        {
+            "web_api_key": None,
+            "username": USERNAME,
+            "password": "wrong",
+            "organisation": ORGANISATION,
+        },
     ],
     ids=["web-api-key", "username"],
 )
@@ -181,7 +186,10 @@ def test_connection_refused_is_certainly_not_applied():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = CrmcomClient(
-        f"http://127.0.0.1:{port}", web_api_key=WEB_API_KEY, token_cache=TokenCache(), retry_backoff=0
+        f"http://127.0.0.1:{port}",
+        web_api_key=WEB_API_KEY,
+        token_cache=TokenCache(),
+        retry_backoff=0,
     )
     with pytest.raises(CrmcomConnectionError) as caught:
         client.create_purchase(purchase_for(ALICE, "NOWHERE"))
@@ -264,7 +272,9 @@ def test_a_server_that_is_not_crmcom_is_told_apart():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         client = CrmcomClient(
-            f"http://127.0.0.1:{server.server_port}", web_api_key=WEB_API_KEY, token_cache=TokenCache()
+            f"http://127.0.0.1:{server.server_port}",
+            web_api_key=WEB_API_KEY,
+            token_cache=TokenCache(),
         )
         with pytest.raises(CrmcomProtocolError, match="did not answer like CRM.COM"):
             client.login()
@@ -295,9 +305,13 @@ def test_bad_settings_are_refused_before_anything_is_sent(base_url, settings, me
 
 
 def test_base_url_normalisation():
-    assert normalise_base_url("https://crm.example.com") == "https://crm.example.com/crmapi/rest/v2/"
+    assert (
+        normalise_base_url("https://crm.example.com") == "https://crm.example.com/crmapi/rest/v2/"
+    )
     assert normalise_base_url("https://h/crmapi/rest/v2/") == "https://h/crmapi/rest/v2/"
-    assert normalise_base_url("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080/x/crmapi/rest/v2/"
+    assert (
+        normalise_base_url("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080/x/crmapi/rest/v2/"
+    )
 
 
 # ------------------------------------------------------------------------ secrecy
@@ -333,4 +347,3 @@ def test_amounts_are_read_as_exact_decimals(simulator):
     client = make_client(simulator)
     data = client.show_rewards_participant(ALICE_ID)
     assert isinstance(data["wallet"]["balance"], Decimal | int)
-

@@ -4,6 +4,7 @@ tools/gen-readme assembles both; these tests fail when either was edited by hand
 or a fragment changed without running it, and check that the Apps page stays
 plain, self-contained HTML.
 """
+
 import re
 import shutil
 import subprocess
@@ -20,7 +21,9 @@ VOID = {"img", "meta", "br", "hr", "link"}
 def gen_check(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(root / "tools" / "gen-readme"), "--check"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -30,7 +33,12 @@ def test_readme_and_index_are_up_to_date_with_the_fragments():
 
 
 def test_a_changed_fragment_makes_them_stale(tmp_path):
-    for name in ("__manifest__.py", "README.md", "static/description/index.html", "tools/gen-readme"):
+    for name in (
+        "__manifest__.py",
+        "README.md",
+        "static/description/index.html",
+        "tools/gen-readme",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, tmp_path / name)
     shutil.copytree(REPO / "readme", tmp_path / "readme")
@@ -48,7 +56,9 @@ def test_every_fragment_is_in_the_readme():
     fragments = sorted((REPO / "readme").glob("*.md"))
     assert fragments
     for fragment in fragments:
-        assert fragment.read_text().strip() in readme, f"{fragment.name} is not used by tools/gen-readme"
+        assert (
+            fragment.read_text().strip() in readme
+        ), f"{fragment.name} is not used by tools/gen-readme"
 
 
 class _Structure(HTMLParser):

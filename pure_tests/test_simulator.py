@@ -25,18 +25,14 @@ def basic(text):
 
 
 def show(api, **identifier):
-    return api.call(
-        "rewards_participants/show", rewards_participant_identifier=identifier
-    )
+    return api.call("rewards_participants/show", rewards_participant_identifier=identifier)
 
 
 def create(api, body):
     return api.ok("customer_events/purchases/create", **body)
 
 
-def spend(
-    api, purchase_number, amount=None, participant="RP0001", unit="SHOP1", **extra
-):
+def spend(api, purchase_number, amount=None, participant="RP0001", unit="SHOP1", **extra):
     body = {
         "rewards_participant_identifier": {"number": participant},
         "performed_by_unit_identifier": {"alternative_code": unit},
@@ -187,9 +183,7 @@ def test_wrong_http_verb_is_refused(sim_api):
     assert response.json()["status"]["code"] == "METHOD_NOT_ALLOWED"
 
 
-@pytest.mark.parametrize(
-    "raw", [b"[1, 2]", b"{not json", b"", b'"text"', b'{"a": NaN}']
-)
+@pytest.mark.parametrize("raw", [b"[1, 2]", b"{not json", b"", b'"text"', b'{"a": NaN}'])
 def test_body_that_is_not_a_json_object_is_invalid_request(sim_api, raw):
     response = sim_api.session.post(
         sim_api.url("rewards_participants/show"),
@@ -203,9 +197,7 @@ def test_body_that_is_not_a_json_object_is_invalid_request(sim_api, raw):
 
 def test_connections_are_kept_alive(simulator):
     connection = http.client.HTTPConnection(simulator.host, simulator.port, timeout=5)
-    body = json.dumps(
-        {"username": "pos_user", "password": "pos_secret", "organisation": "TESTORG"}
-    )
+    body = json.dumps({"username": "pos_user", "password": "pos_secret", "organisation": "TESTORG"})
     sockets = []
     for _ in range(3):
         connection.request(
@@ -326,15 +318,10 @@ def test_show_participant_not_found(sim_api, identifier):
     ],
 )
 def test_show_participant_validates_the_identifier(sim_api, identifier, code):
-    status = sim_api.error(
-        "rewards_participants/show", rewards_participant_identifier=identifier
-    )
+    status = sim_api.error("rewards_participants/show", rewards_participant_identifier=identifier)
     assert status["code"] == code
     if code == "MANDATORY_PARAMETER_MISSING":
-        assert (
-            "pass_code" in status["message"]
-            or "rewards_participant" in status["message"]
-        )
+        assert "pass_code" in status["message"] or "rewards_participant" in status["message"]
 
 
 def test_show_participant_fields_set(sim_api):
@@ -426,21 +413,11 @@ def test_preview_automatic_spend_needs_minimum_wallet_and_merchant(
     bob = scenario["participants"][1]
     bob["wallet"]["balance"] = 4.99  # below minimum_wallet_balance 5
     api = sim_api_for(simulator_factory(scenario))
-    assert (
-        preview(api, purchase_body(participant="RP0002"))[
-            "total_automatic_spend_amount"
-        ]
-        == 0
-    )
+    assert preview(api, purchase_body(participant="RP0002"))["total_automatic_spend_amount"] == 0
     scenario = load_scenario("test")
     scenario["units"][0]["allow_automatic_spend"] = False
     api = sim_api_for(simulator_factory(scenario))
-    assert (
-        preview(api, purchase_body(participant="RP0002"))[
-            "total_automatic_spend_amount"
-        ]
-        == 0
-    )
+    assert preview(api, purchase_body(participant="RP0002"))["total_automatic_spend_amount"] == 0
     scenario = load_scenario("test")
     scenario["participants"][1]["auto_spend_authorisation"]["minimum_spend_amount"] = 8
     api = sim_api_for(simulator_factory(scenario))
@@ -506,9 +483,7 @@ def test_preview_alternate_field_style(simulator, sim_api, purchase_body):
 # ---- purchases/create ------------------------------------------------------------
 
 
-def test_create_purchase_books_awards_and_instant_spend(
-    simulator, sim_api, purchase_body
-):
+def test_create_purchase_books_awards_and_instant_spend(simulator, sim_api, purchase_body):
     data = create(
         sim_api,
         purchase_body(
@@ -543,19 +518,14 @@ def test_create_purchase_books_awards_and_instant_spend(
         "name": "Test Shop",
         "alternative_code": "SHOP1",
     }
-    awards = {
-        a["reward_offer"]["name"]: a["amount"]
-        for a in data["award_reward_transactions_set"]
-    }
+    awards = {a["reward_offer"]["name"]: a["amount"] for a in data["award_reward_transactions_set"]}
     assert awards == {
         "5% on every purchase": 5,
         "2.00 on 50.00 or more at Test Shop": 2,
         "10% on coffee": 2,
         "20% on sandwiches, spent instantly": 6,
     }
-    assert {a["life_cycle_state"] for a in data["award_reward_transactions_set"]} == {
-        "POSTED"
-    }
+    assert {a["life_cycle_state"] for a in data["award_reward_transactions_set"]} == {"POSTED"}
     instant = data["instant_spend_request"]
     assert instant["instant_spend"] is True and instant["automatic_spend"] is False
     assert instant["type"] == "SPEND REQUEST"
@@ -568,9 +538,7 @@ def test_create_purchase_books_awards_and_instant_spend(
     assert "intended_product_identifier" not in data["products_set"][0]
     assert data["log_information"]["created_date"]
     assert simulator.wallet_balance("RP0001") == Decimal("29.00")  # 20 + 15 - 6
-    assert [p["number"] for p in simulator.purchases(reference_number="R-1")] == [
-        "CE000001"
-    ]
+    assert [p["number"] for p in simulator.purchases(reference_number="R-1")] == ["CE000001"]
 
 
 def test_create_purchase_with_automatic_spend(simulator, sim_api, purchase_body):
@@ -580,9 +548,7 @@ def test_create_purchase_with_automatic_spend(simulator, sim_api, purchase_body)
     assert automatic["spend_reward_transaction"]["amount"] == 10
     assert data["total_spend_amount"] == 16
     assert simulator.wallet_balance("RP0002") == Decimal("29.00")  # 30 + 15 - 6 - 10
-    kinds = [
-        (r["instant_spend"], r["automatic_spend"]) for r in simulator.spend_requests()
-    ]
+    kinds = [(r["instant_spend"], r["automatic_spend"]) for r in simulator.spend_requests()]
     assert kinds == [(True, False), (False, True)]
 
 
@@ -598,9 +564,7 @@ def test_create_purchase_with_total_amount_only(simulator, sim_api, purchase_bod
     assert simulator.wallet_balance("RP0001") == Decimal("22.00")
 
 
-def test_create_purchase_refused_for_terminated_participant(
-    simulator, sim_api, purchase_body
-):
+def test_create_purchase_refused_for_terminated_participant(simulator, sim_api, purchase_body):
     status = sim_api.error(
         "customer_events/purchases/create", **purchase_body(participant="RP0004")
     )
@@ -609,13 +573,9 @@ def test_create_purchase_refused_for_terminated_participant(
     assert simulator.wallet_balance("RP0004") == Decimal("8.00")
 
 
-def test_duplicate_reference_number_is_refused_per_unit(
-    simulator, sim_api, purchase_body
-):
+def test_duplicate_reference_number_is_refused_per_unit(simulator, sim_api, purchase_body):
     first = create(sim_api, purchase_body(reference="DUP"))
-    status = sim_api.error(
-        "customer_events/purchases/create", **purchase_body(reference="DUP")
-    )
+    status = sim_api.error("customer_events/purchases/create", **purchase_body(reference="DUP"))
     assert status["code"] == "DUPLICATE_REFERENCE_NUMBER"
     assert simulator.wallet_balance("RP0001") == Decimal("29.00")
     other_unit = create(sim_api, purchase_body(reference="DUP", unit="SHOP2"))
@@ -624,16 +584,12 @@ def test_duplicate_reference_number_is_refused_per_unit(
         "customer_events/purchases/cancel",
         customer_event_identifier={"id": first["id"]},
     )
-    again = sim_api.error(
-        "customer_events/purchases/create", **purchase_body(reference="DUP")
-    )
+    again = sim_api.error("customer_events/purchases/create", **purchase_body(reference="DUP"))
     assert again["code"] == "DUPLICATE_REFERENCE_NUMBER"  # cancelled ones count too
     assert len(simulator.purchases(reference_number="DUP")) == 2
 
 
-def test_duplicate_reference_numbers_can_be_allowed(
-    simulator_factory, sim_api_for, purchase_body
-):
+def test_duplicate_reference_numbers_can_be_allowed(simulator_factory, sim_api_for, purchase_body):
     scenario = load_scenario("test")
     scenario["settings"]["reject_duplicate_reference_numbers"] = False
     sim = simulator_factory(scenario)
@@ -784,9 +740,7 @@ def test_unknown_product_without_default_product_is_not_found(
     scenario = load_scenario("test")
     scenario["settings"]["default_product"] = None
     sim = simulator_factory(scenario)
-    status = sim_api_for(sim).error(
-        "customer_events/purchases/create", **purchase_body()
-    )
+    status = sim_api_for(sim).error("customer_events/purchases/create", **purchase_body())
     assert status["code"] == "NOT_FOUND"
     assert "MUFFIN" in status["description"]
     assert sim.purchases() == []
@@ -797,9 +751,7 @@ def test_unknown_product_without_default_product_is_not_found(
 
 def test_spend_request_spends_what_is_asked(simulator, sim_api, purchase_body):
     purchase = create(sim_api, purchase_body())
-    envelope = spend(
-        sim_api, purchase["number"], 12.5, external_system="ODOO_POS", description="x"
-    )
+    envelope = spend(sim_api, purchase["number"], 12.5, external_system="ODOO_POS", description="x")
     data = envelope["data"]
     assert envelope["status"]["code"] == "OK"
     assert data["type"] == "SPEND REQUEST"
@@ -833,9 +785,7 @@ def test_spend_request_spends_less_than_asked_when_the_wallet_is_short(
     assert simulator.wallet_balance("RP0001") == Decimal("9.00")
 
 
-def test_spend_request_limited_by_merchant_spend_ratio(
-    simulator, sim_api, purchase_body
-):
+def test_spend_request_limited_by_merchant_spend_ratio(simulator, sim_api, purchase_body):
     purchase = create(sim_api, purchase_body(unit="SHOP2", lines=None, total=30))
     data = spend(sim_api, purchase["number"], 20, unit="SHOP2")["data"]
     assert spent_amount(data) == 15  # Test Web Shop lets spends cover half the total
@@ -896,12 +846,8 @@ def test_spend_request_refused_when_accounts_receivable_not_active(
     assert spend(api, purchase["number"], 5)["status"]["code"] == "SPENDING_NOT_ALLOWED"
 
 
-def test_own_awards_are_not_spendable_on_the_same_purchase(
-    simulator, sim_api, purchase_body
-):
-    purchase = create(
-        sim_api, purchase_body(participant="RP0005", lines=None, total=10)
-    )
+def test_own_awards_are_not_spendable_on_the_same_purchase(simulator, sim_api, purchase_body):
+    purchase = create(sim_api, purchase_body(participant="RP0005", lines=None, total=10))
     assert purchase["total_awarded_amount"] == 0.5
     status = spend(sim_api, purchase["number"], 1, participant="RP0005")["status"]
     assert status["code"] == "INSUFFICIENT_WALLET_BALANCE"
@@ -941,13 +887,8 @@ def test_spend_request_refused_for_terminated_participant(
     api = sim_api_for(sim)
     purchase = create(api, purchase_body())
     # terminate Alice afterwards, as CRM.COM could between the two calls
-    sim.engine.catalogue.participant_by["number"][
-        "RP0001"
-    ].life_cycle_state = "TERMINATED"
-    assert (
-        spend(api, purchase["number"], 5)["status"]["code"]
-        == "PARTICIPANT_NOT_EFFECTIVE"
-    )
+    sim.engine.catalogue.participant_by["number"]["RP0001"].life_cycle_state = "TERMINATED"
+    assert spend(api, purchase["number"], 5)["status"]["code"] == "PARTICIPANT_NOT_EFFECTIVE"
 
 
 def test_spend_request_alternate_field_style(simulator, sim_api, purchase_body):
@@ -998,9 +939,7 @@ def test_cancel_restores_the_wallet_exactly(simulator, sim_api, purchase_body):
         customer_event_identifier={"number": purchase["number"]},
     )
     assert data["life_cycle_state"] == "CANCELLED"
-    assert {a["life_cycle_state"] for a in data["award_reward_transactions_set"]} == {
-        "CANCELLED"
-    }
+    assert {a["life_cycle_state"] for a in data["award_reward_transactions_set"]} == {"CANCELLED"}
     assert data["instant_spend_request"]["life_cycle_state"] == "CANCELLED"
     assert (
         data["automatic_spend_request"]["spend_reward_transaction"]["life_cycle_state"]
@@ -1020,12 +959,8 @@ def test_cancel_restores_the_wallet_exactly(simulator, sim_api, purchase_body):
 
 def test_cancel_can_leave_a_negative_wallet(simulator, sim_api, purchase_body):
     first = create(sim_api, purchase_body(reference="P1"))  # wallet 29
-    second = create(
-        sim_api, purchase_body(reference="P2", lines=None, total=50)
-    )  # 33.50
-    assert (
-        spent_amount(spend(sim_api, second["number"], 29)["data"]) == 29
-    )  # wallet 4.50
+    second = create(sim_api, purchase_body(reference="P2", lines=None, total=50))  # 33.50
+    assert spent_amount(spend(sim_api, second["number"], 29)["data"]) == 29  # wallet 4.50
     sim_api.ok(
         "customer_events/purchases/cancel",
         customer_event_identifier={"id": first["id"]},
@@ -1043,9 +978,7 @@ def test_cancel_can_leave_a_negative_wallet(simulator, sim_api, purchase_body):
 )
 def test_cancel_validation(sim_api, purchase_body, identifier, code):
     create(sim_api, purchase_body())
-    status = sim_api.error(
-        "customer_events/purchases/cancel", customer_event_identifier=identifier
-    )
+    status = sim_api.error("customer_events/purchases/cancel", customer_event_identifier=identifier)
     assert status["code"] == code
 
 
@@ -1098,9 +1031,7 @@ def test_show_purchase_validation(sim_api, purchase_body, query, code):
 def test_show_purchase_needs_a_token(simulator, sim_api, purchase_body):
     create(sim_api, purchase_body())
     url = simulator.base_url + "/crmapi/rest/v2/customer_events/purchases/show"
-    envelope = requests.get(
-        url + "?customer_event_identifier=number=CE000001", timeout=5
-    ).json()
+    envelope = requests.get(url + "?customer_event_identifier=number=CE000001", timeout=5).json()
     assert envelope["status"]["code"] == "INVALID_TOKEN"
 
 
@@ -1122,18 +1053,11 @@ def _created(purchase):
     return purchase["log_information"]["created_date"]
 
 
-def test_list_purchases_pagination_and_dates(
-    simulator_factory, sim_api_for, purchase_body
-):
+def test_list_purchases_pagination_and_dates(simulator_factory, sim_api_for, purchase_body):
     sim = simulator_factory(None, clock=SteppingClock())
     api = sim_api_for(sim)
-    made = [
-        create(api, purchase_body(reference=f"L{n}", lines=None, total=10))
-        for n in range(5)
-    ]
-    create(
-        api, purchase_body(reference="BOB", participant="RP0002", lines=None, total=10)
-    )
+    made = [create(api, purchase_body(reference=f"L{n}", lines=None, total=10)) for n in range(5)]
+    create(api, purchase_body(reference="BOB", participant="RP0002", lines=None, total=10))
     listed = api.ok(
         "customer_events/purchases/list",
         rewards_participant_identifier={"number": "RP0001"},
@@ -1232,9 +1156,7 @@ def test_list_purchases_default_page_is_fifty(simulator, sim_api, purchase_body)
 
 
 def test_create_fields_set_keeps_only_named_top_level_fields(sim_api, purchase_body):
-    data = create(
-        sim_api, purchase_body(fields_set="number,total_awarded_amount,bogus")
-    )
+    data = create(sim_api, purchase_body(fields_set="number,total_awarded_amount,bogus"))
     assert data == {"number": "CE000001", "total_awarded_amount": 15}
     status = sim_api.error(
         "customer_events/purchases/create",
@@ -1243,9 +1165,7 @@ def test_create_fields_set_keeps_only_named_top_level_fields(sim_api, purchase_b
     assert status["code"] == "INVALID_PARAMETER"
 
 
-def test_parallel_purchases_get_unique_numbers_and_exact_wallets(
-    simulator, sim_api, purchase_body
-):
+def test_parallel_purchases_get_unique_numbers_and_exact_wallets(simulator, sim_api, purchase_body):
     results = []
     errors = []
 
@@ -1253,9 +1173,7 @@ def test_parallel_purchases_get_unique_numbers_and_exact_wallets(
         try:
             session = requests.Session()
             for n in range(5):
-                body = purchase_body(
-                    reference=f"T{thread_index}-{n}", lines=None, total=10
-                )
+                body = purchase_body(reference=f"T{thread_index}-{n}", lines=None, total=10)
                 body["token"] = sim_api.token
                 response = session.post(
                     sim_api.url("customer_events/purchases/create"),

@@ -26,9 +26,7 @@ def create_response(api, purchase_body, reference="F-1", timeout=5):
 
 
 def show_alice(api, timeout=5):
-    return api.post(
-        SHOW, {"rewards_participant_identifier": {"number": "RP0001"}}, timeout=timeout
-    )
+    return api.post(SHOW, {"rewards_participant_identifier": {"number": "RP0001"}}, timeout=timeout)
 
 
 # ---- fault kinds -----------------------------------------------------------------
@@ -69,9 +67,7 @@ def test_peak_in_flight_counts_requests_served_at_the_same_time(simulator, sim_a
     assert simulator.peak_in_flight == 0
 
 
-def test_latency_does_not_stop_a_request_from_being_applied(
-    simulator, sim_api, purchase_body
-):
+def test_latency_does_not_stop_a_request_from_being_applied(simulator, sim_api, purchase_body):
     simulator.set_latency(0.3)
     with pytest.raises(requests.exceptions.ReadTimeout):
         create_response(sim_api, purchase_body, timeout=0.1)
@@ -79,12 +75,8 @@ def test_latency_does_not_stop_a_request_from_being_applied(
     assert len(simulator.purchases(reference_number="F-1")) == 1
 
 
-def test_error_fault_answers_the_envelope_and_applies_nothing(
-    simulator, sim_api, purchase_body
-):
-    simulator.inject(
-        Fault(endpoint=CREATE, kind="error", code="SERVICE_DOWN", message="Try later")
-    )
+def test_error_fault_answers_the_envelope_and_applies_nothing(simulator, sim_api, purchase_body):
+    simulator.inject(Fault(endpoint=CREATE, kind="error", code="SERVICE_DOWN", message="Try later"))
     response = create_response(sim_api, purchase_body)
     assert response.status_code == 200
     envelope = response.json()
@@ -140,9 +132,7 @@ def test_drop_fault_closes_the_connection(simulator, sim_api, purchase_body, app
     assert show_alice(sim_api).json()["status"]["code"] == "OK"
 
 
-def test_drop_after_apply_with_delay_models_a_client_timeout(
-    simulator, sim_api, purchase_body
-):
+def test_drop_after_apply_with_delay_models_a_client_timeout(simulator, sim_api, purchase_body):
     simulator.inject(Fault(endpoint=CREATE, kind="drop", applied=True, delay=0.5))
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
@@ -152,9 +142,7 @@ def test_drop_after_apply_with_delay_models_a_client_timeout(
     assert [p["reference_number"] for p in simulator.purchases()] == ["F-1"]
 
 
-def test_drop_before_apply_with_delay_applies_nothing(
-    simulator, sim_api, purchase_body
-):
+def test_drop_before_apply_with_delay_applies_nothing(simulator, sim_api, purchase_body):
     simulator.inject(Fault(endpoint=CREATE, kind="drop", delay=0.2))
     with pytest.raises(requests.exceptions.ReadTimeout):
         create_response(sim_api, purchase_body, timeout=0.1)
@@ -166,22 +154,16 @@ def test_wildcard_fault_until_cleared(simulator, sim_api, purchase_body):
     simulator.inject(Fault(endpoint="*", kind="error", times=None))
     for _ in range(3):
         assert show_alice(sim_api).json()["status"]["code"] == "INTERNAL_ERROR"
-    assert create_response(sim_api, purchase_body).json()["status"]["code"] == (
-        "INTERNAL_ERROR"
-    )
+    assert create_response(sim_api, purchase_body).json()["status"]["code"] == ("INTERNAL_ERROR")
     simulator.clear_faults()
     assert show_alice(sim_api).json()["status"]["code"] == "OK"
 
 
-def test_fault_only_hits_its_endpoint_and_counts_times(
-    simulator, sim_api, purchase_body
-):
+def test_fault_only_hits_its_endpoint_and_counts_times(simulator, sim_api, purchase_body):
     simulator.inject(Fault(endpoint=CREATE, kind="error", times=2))
     assert show_alice(sim_api).json()["status"]["code"] == "OK"
     codes = [
-        create_response(sim_api, purchase_body, reference=f"T{n}").json()["status"][
-            "code"
-        ]
+        create_response(sim_api, purchase_body, reference=f"T{n}").json()["status"]["code"]
         for n in range(3)
     ]
     assert codes == ["INTERNAL_ERROR", "INTERNAL_ERROR", "OK"]
@@ -220,9 +202,7 @@ def test_fault_validation(fields):
 # ---- state reads and reset -------------------------------------------------------
 
 
-def test_snapshot_is_json_and_reset_restores_everything(
-    simulator, sim_api, purchase_body
-):
+def test_snapshot_is_json_and_reset_restores_everything(simulator, sim_api, purchase_body):
     create_response(sim_api, purchase_body)
     simulator.inject(Fault(endpoint=SHOW, kind="error", times=None))
     simulator.set_latency(0.01)
@@ -248,9 +228,7 @@ def test_snapshot_is_json_and_reset_restores_everything(
     assert simulator.latency == 0
     # the token survives a reset; faults do not; numbering starts again
     assert show_alice(sim_api).json()["status"]["code"] == "OK"
-    assert (
-        create_response(sim_api, purchase_body).json()["data"]["number"] == "CE000001"
-    )
+    assert create_response(sim_api, purchase_body).json()["data"]["number"] == "CE000001"
 
 
 def test_state_reads_are_copies(simulator, sim_api, purchase_body):
@@ -269,9 +247,7 @@ def test_state_reads_are_copies(simulator, sim_api, purchase_body):
 
 
 def control(sim, verb, action, body=None):
-    response = requests.request(
-        verb, f"{sim.base_url}/_simulator/{action}", json=body, timeout=5
-    )
+    response = requests.request(verb, f"{sim.base_url}/_simulator/{action}", json=body, timeout=5)
     return response.status_code, response.json()
 
 
@@ -284,9 +260,7 @@ def test_control_api(simulator, sim_api, purchase_body):
     )
     assert status == 200 and envelope["data"]["faults"][0]["code"] == "DOWN"
     assert show_alice(sim_api).json()["status"]["code"] == "DOWN"
-    control(
-        simulator, "POST", "faults", {"endpoint": SHOW, "kind": "error", "times": None}
-    )
+    control(simulator, "POST", "faults", {"endpoint": SHOW, "kind": "error", "times": None})
     assert control(simulator, "DELETE", "faults")[1]["data"] == {"faults": []}
     assert show_alice(sim_api).json()["status"]["code"] == "OK"
 
@@ -376,12 +350,8 @@ def test_simulator_accepts_a_scenario_file(tmp_path, simulator_factory, sim_api_
     "change",
     [
         lambda s: s["units"].clear(),
-        lambda s: s["offers"].append(
-            {"id": "X", "name": "both", "percent": 1, "amount": 1}
-        ),
-        lambda s: s["offers"].append(
-            {"id": "Y", "name": "p", "percent": 1, "units": ["?"]}
-        ),
+        lambda s: s["offers"].append({"id": "X", "name": "both", "percent": 1, "amount": 1}),
+        lambda s: s["offers"].append({"id": "Y", "name": "p", "percent": 1, "units": ["?"]}),
         lambda s: s["participants"].append(dict(s["participants"][0])),
         lambda s: s["settings"].update(default_product="NOPE"),
         lambda s: s["settings"].update(field_style="odd"),
@@ -449,9 +419,7 @@ def wait_for_port(path, process, timeout=10):
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_until_signalled(tmp_path, stop_signal):
     port_file = tmp_path / "port"
-    process = run_cli(
-        "--scenario", "demo", "--port-file", str(port_file), "--latency", "0"
-    )
+    process = run_cli("--scenario", "demo", "--port-file", str(port_file), "--latency", "0")
     try:
         port = wait_for_port(port_file, process)
         line = process.stdout.readline().strip()
@@ -466,9 +434,7 @@ def test_cli_serves_until_signalled(tmp_path, stop_signal):
             timeout=5,
         ).json()
         assert envelope["status"]["code"] == "OK"
-        state = requests.get(
-            f"http://127.0.0.1:{port}/_simulator/state", timeout=5
-        ).json()
+        state = requests.get(f"http://127.0.0.1:{port}/_simulator/state", timeout=5).json()
         assert state["data"]["login_count"] == 1
         assert state["data"]["wallets"]["RP0000000019"] == 12.5
     finally:

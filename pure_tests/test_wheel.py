@@ -8,6 +8,7 @@ nothing that could shadow Odoo, and a `pip install --no-deps` of it must lay the
 addon out so that its pure parts import. (Importing it through Odoo, as
 odoo.addons.pos_crmcom_rewards, is install_tests/test_wheel.py.)
 """
+
 import ast
 import os
 import re
@@ -46,7 +47,10 @@ def wheel(tmp_path_factory):
 def version(wheel):
     # The manifest's version, then whool's post-version .N (N commits since the
     # manifest's version last changed), as OCA publishes them.
-    match = re.fullmatch(rf"odoo_addon_{ADDON}-({re.escape(MANIFEST['version'])}(\.\d+)?)-py3-none-any\.whl", wheel.name)
+    match = re.fullmatch(
+        rf"odoo_addon_{ADDON}-({re.escape(MANIFEST['version'])}(\.\d+)?)-py3-none-any\.whl",
+        wheel.name,
+    )
     assert match, wheel.name
     return match.group(1)
 
@@ -54,11 +58,15 @@ def version(wheel):
 @pytest.fixture(scope="module")
 def metadata(wheel, version):
     with zipfile.ZipFile(wheel) as zf:
-        return HeaderParser().parsestr(zf.read(f"odoo_addon_{ADDON}-{version}.dist-info/METADATA").decode())
+        return HeaderParser().parsestr(
+            zf.read(f"odoo_addon_{ADDON}-{version}.dist-info/METADATA").decode()
+        )
 
 
 def tracked_files():
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout
     return {name for name in out.decode().split("\0") if name and (REPO / name).is_file()}
 
 
@@ -82,7 +90,9 @@ def test_requires_dist_is_odoo_18_and_the_manifest_dependencies(metadata):
     # point_of_sale is a core addon: no odoo-addon-* requirement for it.
     declared = MANIFEST["external_dependencies"]["python"]
     assert declared, "the manifest declares the Python dependencies"
-    assert sorted(str(req) for req in by_name.values()) == sorted(str(Requirement(d)) for d in declared)
+    assert sorted(str(req) for req in by_name.values()) == sorted(
+        str(Requirement(d)) for d in declared
+    )
     assert metadata["Requires-Python"] == ">=3.10"
 
 
@@ -92,7 +102,7 @@ def test_wheel_holds_the_whole_addon_and_nothing_else(wheel, version):
     dist_info = f"odoo_addon_{ADDON}-{version}.dist-info/"
     outside = [n for n in names if not n.startswith((PREFIX, dist_info))]
     assert outside == [], "files outside the addon (an odoo/__init__.py would shadow Odoo)"
-    in_addon = {n[len(PREFIX):] for n in names if n.startswith(PREFIX)}
+    in_addon = {n[len(PREFIX) :] for n in names if n.startswith(PREFIX)}
     # whool ships what git tracks, without the build configuration.
     assert in_addon == tracked_files() - {"pyproject.toml"}
     assert "PKG-INFO" not in in_addon
@@ -113,8 +123,19 @@ def test_wheel_holds_the_whole_addon_and_nothing_else(wheel, version):
 def test_pip_install_lays_out_an_importable_addon(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
-         "--disable-pip-version-check", "--target", str(target), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
         timeout=300,
     )
@@ -141,6 +162,8 @@ try:
 finally:
     sim.stop()
 """
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "token True"

@@ -119,7 +119,8 @@ class TestCrmcomConcurrency(CrmcomSimulatorMixin, TransactionCase):
             )
             cls.committed["config"] = config.id
             cls.config_id = config.id
-            cr.commit()
+            # Real concurrency needs committed data (cleaned up by the class).
+            cr.commit()  # pylint: disable=invalid-commit
             config.open_ui()
             session = config.current_session_id
             cls.committed["session"] = session.id
@@ -268,14 +269,16 @@ class TestCrmcomConcurrency(CrmcomSimulatorMixin, TransactionCase):
             env = api.Environment(cr, self.env.uid, {})
             return env["crmcom.rewards"]._cron_submit_pending()
 
-    def read(self, query, params=()):
+    def fetch_rows(self, query, params=()):
         with self.registry.cursor() as cr:
             cr.execute(query, params)
             return cr.fetchall()
 
     def order_states(self, order_ids):
         return dict(
-            self.read("SELECT id, crmcom_state FROM pos_order WHERE id = ANY(%s)", [order_ids])
+            self.fetch_rows(
+                "SELECT id, crmcom_state FROM pos_order WHERE id = ANY(%s)", [order_ids]
+            )
         )
 
     def in_threads(self, *targets):
@@ -333,7 +336,9 @@ class TestCrmcomConcurrency(CrmcomSimulatorMixin, TransactionCase):
         # Both requests answer with the same order (the second one was run again
         # by the RPC layer after the first committed), not with an error.
         self.assertEqual(first[2], second[2])
-        rows = self.read("SELECT id, crmcom_state FROM pos_order WHERE uuid = %s", [data["uuid"]])
+        rows = self.fetch_rows(
+            "SELECT id, crmcom_state FROM pos_order WHERE uuid = %s", [data["uuid"]]
+        )
         self.assertEqual(len(rows), 1, "one pos.order per uuid")
         self.assertEqual(rows[0][1], "pending")
         # The till syncs it once more later (it did not know): nothing changes.
@@ -362,17 +367,19 @@ class TestCrmcomConcurrency(CrmcomSimulatorMixin, TransactionCase):
             self.assertEqual(purchases[0]["life_cycle_state"], "POSTED")
         self.assertEqual(self.simulator.call_count(CREATE), len(datas))
         # Stored once per order: the purchase ids of the orders are all different.
-        stored = self.read(
+        stored = self.fetch_rows(
             "SELECT crmcom_purchase_id FROM pos_order WHERE id = ANY(%s)", [order_ids]
         )
         self.assertEqual(len({row[0] for row in stored}), len(datas))
 
     def test_a_refund_saved_while_a_worker_sends_the_order_is_not_lost(self):
         [order_id] = self.sync(self.order_data(5))  # 20.00
-        [[sold_line_id]] = self.read(
+        [[sold_line_id]] = self.fetch_rows(
             "SELECT id FROM pos_order_line WHERE order_id = %s", [order_id]
         )
-        reference = self.read("SELECT pos_reference FROM pos_order WHERE id = %s", [order_id])[0][0]
+        reference = self.fetch_rows(
+            "SELECT pos_reference FROM pos_order WHERE id = %s", [order_id]
+        )[0][0]
         refund = self.order_data(2, refund_of=sold_line_id)
         self.simulator.inject(Fault(endpoint=CREATE, kind="latency", delay=OVERLAP, times=1))
         saved = threading.Event()
@@ -406,10 +413,12 @@ class TestCrmcomConcurrency(CrmcomSimulatorMixin, TransactionCase):
 
     def test_a_refund_while_the_purchase_is_on_its_way_cancels_it_and_sends_the_rest(self):
         [order_id] = self.sync(self.order_data(5))
-        [[sold_line_id]] = self.read(
+        [[sold_line_id]] = self.fetch_rows(
             "SELECT id FROM pos_order_line WHERE order_id = %s", [order_id]
         )
-        reference = self.read("SELECT pos_reference FROM pos_order WHERE id = %s", [order_id])[0][0]
+        reference = self.fetch_rows(
+            "SELECT pos_reference FROM pos_order WHERE id = %s", [order_id]
+        )[0][0]
         self.simulator.inject(Fault(endpoint=CREATE, kind="latency", delay=OVERLAP, times=1))
         refund = self.order_data(2, refund_of=sold_line_id)
 
@@ -417,7 +426,7 @@ class TestCrmcomConcurrency(CrmcomSimulatorMixin, TransactionCase):
             # The worker has committed its attempt and is waiting for CRM.COM.
             deadline = time.monotonic() + THREAD_TIMEOUT
             while time.monotonic() < deadline:
-                [[attempts]] = self.read(
+                [[attempts]] = self.fetch_rows(
                     "SELECT crmcom_attempts FROM pos_order WHERE id = %s", [order_id]
                 )
                 if attempts:

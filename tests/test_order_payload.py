@@ -42,7 +42,9 @@ class TestCrmcomOrderPayload(CrmcomPosCase):
             (15.22, 14.02, 1.2),
         )
         self.assertAlmostEqual(payload["total_amount"], order.amount_total, places=2)
-        self.assertEqual(payload["accounts_receivable_identifier"], {"number": ALICE["account_number"]})
+        self.assertEqual(
+            payload["accounts_receivable_identifier"], {"number": ALICE["account_number"]}
+        )
         self.assertEqual(payload["performed_by_unit_identifier"], {"alternative_code": "SHOP1"})
         self.assertEqual(payload["reference_number"], order.pos_reference)
         self.assertEqual(payload["external_system"], "ODOO-TEST-TILL")
@@ -55,7 +57,9 @@ class TestCrmcomOrderPayload(CrmcomPosCase):
         order = self.sell([(self.coffee, 1), (redemption, 1)])
         self.assertAlmostEqual(order.amount_total, 2.0)
         payload = self.payload(order)
-        self.assertEqual([item["product_identifier"] for item in payload["products_set"]], [{"code": "COFFEE"}])
+        self.assertEqual(
+            [item["product_identifier"] for item in payload["products_set"]], [{"code": "COFFEE"}]
+        )
         self.assertEqual(payload["total_amount"], 4)
 
     def test_order_wide_discounts_are_spread_over_the_lines(self):
@@ -69,7 +73,9 @@ class TestCrmcomOrderPayload(CrmcomPosCase):
         # 8.00 + 16.05 = 24.05 scaled to 21.05: each line keeps its share.
         self.assertEqual(totals, [Decimal("7.00"), Decimal("14.05")])
         for item in payload["products_set"]:
-            self.assertAlmostEqual(item["net_amount"] + item["vat_amount"], item["total_amount"], places=2)
+            self.assertAlmostEqual(
+                item["net_amount"] + item["vat_amount"], item["total_amount"], places=2
+            )
 
     def test_product_codes_and_the_fallback(self):
         nameless = self.create_product("No code", self.categ_basic, 1.0)
@@ -130,7 +136,12 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
     def test_a_refusal_fails_for_the_back_office_and_retry_sends_once(self):
         order = self.queue(self.sell([(self.coffee, 1)]))
         self.simulator.inject(
-            Fault(endpoint="customer_events/purchases/create", kind="error", code="NOT_FOUND", message="Unknown unit")
+            Fault(
+                endpoint="customer_events/purchases/create",
+                kind="error",
+                code="NOT_FOUND",
+                message="Unknown unit",
+            )
         )
         self.assertFalse(self.env["crmcom.rewards"]._submit_order(order))
         self.assertEqual(order.crmcom_state, "failed")

@@ -88,10 +88,12 @@ class TestCrmcomOrderRefund(CrmcomPosCase):
         coffee_line = order.lines.filtered(lambda line: line.product_id == self.coffee)
         data = self.create_ui_order_data(
             [
-                {"product": self.coffee, "quantity": -2,
-                 "refunded_orderline_id": coffee_line.id},
-                {"product": self.redemption, "quantity": -0.4,
-                 "refunded_orderline_id": red_line.id},
+                {"product": self.coffee, "quantity": -2, "refunded_orderline_id": coffee_line.id},
+                {
+                    "product": self.redemption,
+                    "quantity": -0.4,
+                    "refunded_orderline_id": red_line.id,
+                },
             ],
             customer=self.alice,
         )
@@ -120,8 +122,11 @@ class TestCrmcomOrderRefund(CrmcomPosCase):
         if share_qty:
             red_line = order.lines.filtered(lambda line: line.product_id == self.redemption)
             lines.append(
-                {"product": self.redemption, "quantity": -share_qty,
-                 "refunded_orderline_id": red_line.id}
+                {
+                    "product": self.redemption,
+                    "quantity": -share_qty,
+                    "refunded_orderline_id": red_line.id,
+                }
             )
         data = self.create_ui_order_data(lines, customer=self.alice)
         if share_qty:

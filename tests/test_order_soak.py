@@ -86,7 +86,9 @@ class TestCrmcomSoak(CrmcomPosCase):
                 - Decimal(str(order.crmcom_automatic_spend_amount))
                 for order in mine
             )
-            self.assertEqual(self.simulator.wallet_balance(number), expected.quantize(Decimal("0.01")))
+            self.assertEqual(
+                self.simulator.wallet_balance(number), expected.quantize(Decimal("0.01"))
+            )
 
         outcomes = Counter(call["status_code"] for call in self.simulator.calls)
         endpoints = Counter(call["endpoint"] for call in self.simulator.calls)

@@ -75,7 +75,9 @@ class TestCrmcomPartnerLinking(CrmcomSimulatorMixin, TransactionCase):
         self.assertEqual(len(self.partners_of(bob.crmcom_participant_id)), 1)
 
     def test_an_archived_customer_is_found_again(self):
-        partner = self.env["res.partner"].browse(self.identify("number", ALICE["number"])["partner_id"])
+        partner = self.env["res.partner"].browse(
+            self.identify("number", ALICE["number"])["partner_id"]
+        )
         partner.active = False
         self.assertEqual(self.identify("access_token", ALICE["card"])["partner_id"], partner.id)
 
@@ -91,7 +93,12 @@ class TestCrmcomPartnerLinking(CrmcomSimulatorMixin, TransactionCase):
         result = self.identify("number", "RP0004")
         self.assertEqual((result["ok"], result["reason"]), (False, "terminated"))
         self.assertIn("Dave Dean", result["message"])
-        for kind, value in (("shoe_size", "42"), ("number", "   "), ("number", 42), ("id", "x\x00y")):
+        for kind, value in (
+            ("shoe_size", "42"),
+            ("number", "   "),
+            ("number", 42),
+            ("id", "x\x00y"),
+        ):
             with self.subTest(kind=kind, value=value):
                 result = self.identify(kind, value)
                 self.assertEqual((result["ok"], result["reason"]), (False, "invalid"))
@@ -122,7 +129,9 @@ class TestCrmcomPartnerLinking(CrmcomSimulatorMixin, TransactionCase):
             self.identify("number", ALICE["number"])
 
     def test_look_up_in_crmcom_refreshes_the_wallet(self):
-        partner = self.env["res.partner"].browse(self.identify("number", ALICE["number"])["partner_id"])
+        partner = self.env["res.partner"].browse(
+            self.identify("number", ALICE["number"])["partner_id"]
+        )
         partner.crmcom_wallet_balance = 0
         action = partner.action_crmcom_lookup()
         self.assertEqual(action["params"]["type"], "success", action)

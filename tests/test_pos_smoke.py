@@ -4,6 +4,7 @@
 Runs both under pytest-odoo (``tools/run-tests``) and under Odoo's own runner
 (``odoo-bin --test-tags /pos_crmcom_rewards``).
 """
+
 from pathlib import Path
 
 from odoo.tests import TransactionCase, tagged

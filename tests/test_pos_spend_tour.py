@@ -152,7 +152,9 @@ class TestPosSpendTour(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleHttpCo
         self.assertEqual(len(purchases), 1)
         self.assertEqual(purchases[0]["reference_number"], order.pos_reference)
         self.assertEqual(purchases[0]["life_cycle_state"], "POSTED")
-        self.assertEqual(purchases[0]["total_amount"], Decimal("20.00"), "sent without the discount")
+        self.assertEqual(
+            purchases[0]["total_amount"], Decimal("20.00"), "sent without the discount"
+        )
         spends = self.requested_spends()
         self.assertEqual(len(spends), 1)
         self.assertEqual(self.spent(spends[0]), Decimal("5.00"))

@@ -77,14 +77,16 @@ class ScreenshotBrowser(odoo_test_common.ChromeBrowser):
 
     output_dir = None
 
-    def _handle_console(self, type, args=None, stackTrace=None, **kw):  # noqa: A002 (Odoo's signature)
-        super()._handle_console(type, args=args, stackTrace=stackTrace, **kw)
+    # Odoo's signature (``type`` shadows the builtin there too).
+    def _handle_console(self, type, args=None, stackTrace=None, **kw):  # noqa: A002  # pylint: disable=redefined-builtin
+        result = super()._handle_console(type, args=args, stackTrace=stackTrace, **kw)
         text = (args or [{}])[0].get("value")
         if isinstance(text, str) and text.startswith(SCREENSHOT_SIGNAL):
             request = json.loads(text[len(SCREENSHOT_SIGNAL) :])
             # Not in this (websocket receiver) thread: it must go on reading the
             # answers of the commands sent below.
             threading.Thread(target=self._answer_screenshot, args=(request,), daemon=True).start()
+        return result
 
     def _evaluate(self, expression):
         answer = self._websocket_request(
@@ -116,14 +118,15 @@ class ScreenshotBrowser(odoo_test_common.ChromeBrowser):
             if selector:
                 # The box around every element the selector matches.
                 rect = self._evaluate(
-                    "(() => { const rects = [...document.querySelectorAll(%s)]"
+                    "(() => { const rects = [...document.querySelectorAll("
+                    + json.dumps(selector)
+                    + ")]"
                     ".map((el) => el.getBoundingClientRect());"
                     " if (!rects.length) { return null; }"
                     " const x = Math.min(...rects.map((r) => r.left));"
                     " const y = Math.min(...rects.map((r) => r.top));"
                     " return {x, y, width: Math.max(...rects.map((r) => r.right)) - x,"
                     " height: Math.max(...rects.map((r) => r.bottom)) - y}; })()"
-                    % json.dumps(selector)
                 )
                 if not rect:
                     raise RuntimeError(f"nothing matches {selector}")
@@ -147,8 +150,8 @@ class ScreenshotBrowser(odoo_test_common.ChromeBrowser):
             self._websocket_send(
                 "Runtime.evaluate",
                 params={
-                    "expression": "window.__crmcomScreenshots?.[%s]?.(%s)"
-                    % (json.dumps(name), json.dumps(outcome))
+                    "expression": f"window.__crmcomScreenshots?.[{json.dumps(name)}]"
+                    f"?.({json.dumps(outcome)})"
                 },
             )
 
@@ -181,7 +184,9 @@ class TestReadmeScreenshots(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleH
             crmcom_web_api_key=scenario["credentials"]["web_api_keys"][0],
             crmcom_external_system="ODOO_POS",
             crmcom_fallback_product_code=scenario["settings"]["default_product"],
-            crmcom_redemption_product_id=cls.env.ref("pos_crmcom_rewards.product_crmcom_redemption").id,
+            crmcom_redemption_product_id=cls.env.ref(
+                "pos_crmcom_rewards.product_crmcom_redemption"
+            ).id,
         )
         # A fixed colour: the default one is random.
         category = cls.env["pos.category"].create({"name": "Coffee Bar", "color": 2})
@@ -216,7 +221,9 @@ class TestReadmeScreenshots(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleH
         cls.pos_user.name = "Anna Christou"
         # The settings and the order form are the administrator's, in the café's company.
         cls.admin = cls.env.ref("base.user_admin")
-        cls.admin.write({"company_ids": [(4, config.company_id.id)], "company_id": config.company_id.id})
+        cls.admin.write(
+            {"company_ids": [(4, config.company_id.id)], "company_id": config.company_id.id}
+        )
 
     def setUp(self):
         super().setUp()
@@ -240,7 +247,9 @@ class TestReadmeScreenshots(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleH
         config = self.main_pos_config
         config.with_user(self.pos_user).open_ui()
         session = config.current_session_id
-        self.start_tour(self._get_url(), "pos_crmcom_screenshots_till", login="pos_user", timeout=240)
+        self.start_tour(
+            self._get_url(), "pos_crmcom_screenshots_till", login="pos_user", timeout=240
+        )
         order = self.env["pos.order"].search([("session_id", "=", session.id)])
         self.assertEqual(len(order), 1)
         self.assertEqual(order.crmcom_state, "sent", "the order form shows a sent order")
@@ -261,4 +270,6 @@ class TestReadmeScreenshots(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleH
             "order_crmcom_tab.png",
         ):
             path = Path(SCREENSHOTS_DIR) / name
-            self.assertTrue(path.is_file() and path.stat().st_mtime >= started, f"{name} was not written")
+            self.assertTrue(
+                path.is_file() and path.stat().st_mtime >= started, f"{name} was not written"
+            )

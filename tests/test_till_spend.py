@@ -49,7 +49,9 @@ class TestCrmcomTillSpend(CrmcomPosCase):
         # 5% of 20.00 + 10% of coffee = 3.00 (simulator's test offers)
         self.assertEqual(preview["award_amount"], 3.0)
         self.assertEqual(preview["additional_spend_amount"], 20.0)
-        self.assertEqual((preview["minimum_spend_amount"], preview["maximum_spend_amount"]), (1.0, 50.0))
+        self.assertEqual(
+            (preview["minimum_spend_amount"], preview["maximum_spend_amount"]), (1.0, 50.0)
+        )
         self.assertEqual(preview["wallet_balance"], ALICE["balance"])
         self.assertEqual(self.simulator.purchases(), [])
         self.assertEqual(self.simulator.call_count("customer_events/purchases/preview"), 1)

@@ -7,6 +7,7 @@ generated .build/ (whose addons/pos_crmcom_rewards symlink points back at the
 clone, a loop for Odoo's translation exporter, which follows symlinks), .venv/,
 caches. Standard library only.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -17,8 +18,20 @@ ADDON = "pos_crmcom_rewards"
 REPO = Path(__file__).resolve().parent.parent
 
 # Only for a copy without git (a tarball): what .gitignore keeps out.
-_NOT_SOURCE = (".git", ".build", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache",
-               "build", "dist", "node_modules", "*.egg-info", "*.pyc", "*.pyo")
+_NOT_SOURCE = (
+    ".git",
+    ".build",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "build",
+    "dist",
+    "node_modules",
+    "*.egg-info",
+    "*.pyc",
+    "*.pyo",
+)
 
 
 def source_files(repo: Path = REPO, include_untracked: bool = False) -> list[str] | None:

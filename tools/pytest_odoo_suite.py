@@ -23,6 +23,7 @@ Usage:  PYTHONPATH=tools python -m pytest -p pytest_odoo_suite --odoo-... <tests
 4. Prints, at the end of the run, what tests reported on the logger
    ``odoo.addons.pos_crmcom_rewards.report`` (e.g. the soak test's counts).
 """
+
 from __future__ import annotations
 
 import logging

@@ -105,7 +105,11 @@ export function checkSpendAmount(amount, limits, format) {
     if (limits.minimum && cents < toCents(limits.minimum)) {
         return _t("Spend at least %s.", format(limits.minimum));
     }
-    if (limits.maximum !== null && limits.maximum !== undefined && cents > toCents(limits.maximum)) {
+    if (
+        limits.maximum !== null &&
+        limits.maximum !== undefined &&
+        cents > toCents(limits.maximum)
+    ) {
         return _t("Spend at most %s at a time.", format(limits.maximum));
     }
     if (cents > toCents(limits.available)) {

@@ -27,7 +27,9 @@ function refundOrderIs({ lines, total }) {
                 Math.round(line.get_price_with_tax() * 100) / 100,
             ]);
             if (JSON.stringify(actual) !== JSON.stringify(lines)) {
-                throw new Error(`refund lines: expected ${JSON.stringify(lines)}, got ${JSON.stringify(actual)}`);
+                throw new Error(
+                    `refund lines: expected ${JSON.stringify(lines)}, got ${JSON.stringify(actual)}`
+                );
             }
             const shareLine = order.lines.find((line) => line.crmcomIsRefundShare);
             if (!shareLine?.refunded_orderline_id?.id) {

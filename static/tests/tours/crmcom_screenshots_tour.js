@@ -57,12 +57,16 @@ tours.add("pos_crmcom_screenshots_till", {
             ProductScreen.clickPayButton(),
             PaymentScreen.isShown(),
             Rewards.panelIs("front_end"),
-            screenshot("rewards_panel.png", { trigger: `${Rewards.PANEL} .crmcom-spend-button:enabled` }),
+            screenshot("rewards_panel.png", {
+                trigger: `${Rewards.PANEL} .crmcom-spend-button:enabled`,
+            }),
 
             Rewards.clickSpendButton(),
             Dialog.is({ title: "Spend CRM.COM rewards" }),
             Rewards.enterSpendAmount("5.00"),
-            screenshot("spend_popup.png", { trigger: `${Rewards.POPUP} input.crmcom-spend-amount` }),
+            screenshot("spend_popup.png", {
+                trigger: `${Rewards.POPUP} input.crmcom-spend-amount`,
+            }),
             Rewards.confirmSpend(),
             Rewards.spendPopupIsClosed(),
             Rewards.panelIs("redeemed"),

@@ -227,7 +227,12 @@ tours.add("pos_crmcom_spend_apply_instant", {
             Rewards.addProduct("Sandwich", 2),
             ProductScreen.selectedOrderlineHas("Sandwich", "2.0", "15.00"),
             ProductScreen.clickPayButton(),
-            Rewards.panelShows({ award: "3.75", automatic: "3.00", additional: "12.00", wallet: "20.00" }),
+            Rewards.panelShows({
+                award: "3.75",
+                automatic: "3.00",
+                additional: "12.00",
+                wallet: "20.00",
+            }),
             Rewards.payCash(),
             PaymentScreen.clickValidate(),
             Dialog.is({ title: "Apply CRM.COM rewards" }),
@@ -267,7 +272,9 @@ tours.add("pos_crmcom_spend_abandon", {
             },
             {
                 content: "the discount product is not offered on the product list",
-                trigger: negate(`.product-list .product-name:contains("${Rewards.REDEMPTION_PRODUCT}")`),
+                trigger: negate(
+                    `.product-list .product-name:contains("${Rewards.REDEMPTION_PRODUCT}")`
+                ),
             },
             ProductScreen.clickPayButton(),
             Rewards.panelRedeemed({ redemption: "5.00", walletAfter: "18.00" }),

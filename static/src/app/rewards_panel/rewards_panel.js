@@ -34,7 +34,11 @@ export class CrmcomRewardsPanel extends Component {
             () => {
                 const order = this.order;
                 const eligible = this.pos.crmcomPreviewEligible(order);
-                return [eligible, eligible ? order.crmcomPreviewSignature() : "", order?.crmcomRedemption];
+                return [
+                    eligible,
+                    eligible ? order.crmcomPreviewSignature() : "",
+                    order?.crmcomRedemption,
+                ];
             }
         );
     }

@@ -59,7 +59,9 @@ patch(PosOrderline.prototype, {
     getDisplayClasses() {
         return {
             ...super.getDisplayClasses(),
-            "crmcom-redemption-line fst-italic": Boolean(this.order_id?.crmcomIsRedemptionLine?.(this)),
+            "crmcom-redemption-line fst-italic": Boolean(
+                this.order_id?.crmcomIsRedemptionLine?.(this)
+            ),
         };
     },
 });

@@ -76,14 +76,14 @@ patch(PosOrder.prototype, {
             const fraction = allBack
                 ? 1
                 : valueSold
-                ? sold.reduce(
-                      (sum, line) =>
-                          sum +
-                          (line.price_subtotal_incl * Math.min(returned(line), line.qty)) /
-                              line.qty,
-                      0
-                  ) / valueSold
-                : 0;
+                  ? sold.reduce(
+                        (sum, line) =>
+                            sum +
+                            (line.price_subtotal_incl * Math.min(returned(line), line.qty)) /
+                                line.qty,
+                        0
+                    ) / valueSold
+                  : 0;
             return {
                 allBack,
                 amount: allBack
@@ -95,7 +95,10 @@ patch(PosOrder.prototype, {
         const before = state(false);
         const after = state(true);
         const share = roundCurrency(after.amount - before.amount, this.currency);
-        const left = roundPrecision(redemptionLine.qty - (redemptionLine.refunded_qty || 0), rounding);
+        const left = roundPrecision(
+            redemptionLine.qty - (redemptionLine.refunded_qty || 0),
+            rounding
+        );
         let qty = after.allBack ? left : roundPrecision(after.qty - before.qty, rounding);
         // Never a line of no quantity for an amount, nor more than is left.
         qty = Math.min(Math.max(qty, rounding), Math.max(left, rounding));

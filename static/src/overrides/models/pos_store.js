@@ -34,10 +34,7 @@ patch(PosStore.prototype, {
      */
     async crmcomIdentify(kind, value, { order = this.get_order(), isCancelled } = {}) {
         if (!this.crmcomEnabled) {
-            return failure(
-                "not_configured",
-                _t("CRM.COM Rewards is off for this point of sale.")
-            );
+            return failure("not_configured", _t("CRM.COM Rewards is off for this point of sale."));
         }
         if (!IDENTIFIER_KINDS.includes(kind)) {
             return failure("invalid", _t("Choose how the customer is identified."));
@@ -72,7 +69,9 @@ patch(PosStore.prototype, {
             return failure(
                 result.reason || "unavailable",
                 result.message ||
-                    _t("The customer could not be identified. You can finish the sale without rewards.")
+                    _t(
+                        "The customer could not be identified. You can finish the sale without rewards."
+                    )
             );
         }
         // The customer may be new to this till (created by the server, or not among
@@ -139,7 +138,9 @@ patch(PosStore.prototype, {
             return failure(
                 "error",
                 error.data?.message ||
-                    _t("The customer could not be identified. You can finish the sale without rewards.")
+                    _t(
+                        "The customer could not be identified. You can finish the sale without rewards."
+                    )
             );
         }
         throw error;

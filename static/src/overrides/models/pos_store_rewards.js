@@ -4,11 +4,7 @@ import { _t } from "@web/core/l10n/translation";
 import { ConnectionLostError, RPCError } from "@web/core/network/rpc";
 import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PosStore } from "@point_of_sale/app/store/pos_store";
-import {
-    roundAmount,
-    toCents,
-    withoutCrmcomLock,
-} from "@pos_crmcom_rewards/app/crmcom_utils";
+import { roundAmount, toCents, withoutCrmcomLock } from "@pos_crmcom_rewards/app/crmcom_utils";
 
 /** Quiet time after the last change of the order before the preview is asked. */
 export const PREVIEW_DEBOUNCE_MS = 500;
@@ -209,7 +205,9 @@ patch(PosStore.prototype, {
             const inFlight = runtime.inFlight?.promise;
             await Promise.race([
                 inFlight || Promise.resolve(),
-                new Promise((resolve) => setTimeout(resolve, inFlight ? deadline - Date.now() : 50)),
+                new Promise((resolve) =>
+                    setTimeout(resolve, inFlight ? deadline - Date.now() : 50)
+                ),
             ]);
         }
     },
@@ -222,9 +220,13 @@ patch(PosStore.prototype, {
         if (!preview?.ok) {
             return null;
         }
-        const maximum = toCents(preview.maximum_spend_amount) > 0 ? preview.maximum_spend_amount : null;
+        const maximum =
+            toCents(preview.maximum_spend_amount) > 0 ? preview.maximum_spend_amount : null;
         const available = Math.max(0, roundAmount(preview.additional_spend_amount));
-        const due = Math.max(0, roundAmount(order.crmcomSaleTotal - (preview.automatic_redemption || 0)));
+        const due = Math.max(
+            0,
+            roundAmount(order.crmcomSaleTotal - (preview.automatic_redemption || 0))
+        );
         const suggested = Math.min(available, due, maximum === null ? Infinity : maximum);
         return {
             minimum: roundAmount(preview.minimum_spend_amount || 0),
@@ -415,10 +417,10 @@ patch(PosStore.prototype, {
         }
         if (result.partial) {
             this.notification.add(
-                _t(
-                    "CRM.COM spent %(spent)s of the %(asked)s asked.",
-                    { spent: format(result.spent_amount), asked: format(result.requested_amount) }
-                ),
+                _t("CRM.COM spent %(spent)s of the %(asked)s asked.", {
+                    spent: format(result.spent_amount),
+                    asked: format(result.requested_amount),
+                }),
                 { type: "warning", title: _t("CRM.COM Rewards") }
             );
         } else if (toCents(result.redemption_amount) > 0) {
@@ -526,10 +528,10 @@ patch(PosStore.prototype, {
             delete ui.busy[order.uuid];
         }
         if (!result?.ok) {
-            this.notification.add(
-                result?.message || _t("The redemption could not be cancelled."),
-                { type: "danger", title: _t("CRM.COM Rewards") }
-            );
+            this.notification.add(result?.message || _t("The redemption could not be cancelled."), {
+                type: "danger",
+                title: _t("CRM.COM Rewards"),
+            });
             return result || failure("invalid_answer", "");
         }
         withoutCrmcomLock(() => {
@@ -602,7 +604,9 @@ patch(PosStore.prototype, {
         const deleted = await super.onDeleteOrder(...arguments);
         if (deleted && redeemed) {
             this.notification.add(
-                _t("CRM.COM will cancel the purchase of the deleted order and give the rewards back."),
+                _t(
+                    "CRM.COM will cancel the purchase of the deleted order and give the rewards back."
+                ),
                 { type: "info", title: _t("CRM.COM Rewards") }
             );
         }

@@ -94,7 +94,13 @@ export function panelShows({
     const rows = { award, automatic, additional, minimum, maximum, wallet };
     for (const [row, value] of Object.entries(rows)) {
         if (value !== undefined) {
-            steps.push(amountIs(`${PANEL} .crmcom-${row} .crmcom-amount`, value, `panel: ${row} is ${value}`));
+            steps.push(
+                amountIs(
+                    `${PANEL} .crmcom-${row} .crmcom-amount`,
+                    value,
+                    `panel: ${row} is ${value}`
+                )
+            );
         }
     }
     return steps;
@@ -103,14 +109,24 @@ export function panelShows({
 export function panelRedeemed({ redemption, award, walletAfter, partial } = {}) {
     const steps = [panelIs("redeemed")];
     if (redemption) {
-        steps.push(amountIs(`${PANEL} .crmcom-redemption .crmcom-amount`, redemption, `redeemed ${redemption}`));
+        steps.push(
+            amountIs(
+                `${PANEL} .crmcom-redemption .crmcom-amount`,
+                redemption,
+                `redeemed ${redemption}`
+            )
+        );
     }
     if (award) {
         steps.push(amountIs(`${PANEL} .crmcom-award .crmcom-amount`, award, `award ${award}`));
     }
     if (walletAfter) {
         steps.push(
-            amountIs(`${PANEL} .crmcom-wallet-after .crmcom-amount`, walletAfter, `wallet after ${walletAfter}`)
+            amountIs(
+                `${PANEL} .crmcom-wallet-after .crmcom-amount`,
+                walletAfter,
+                `wallet after ${walletAfter}`
+            )
         );
     }
     if (partial) {
@@ -154,7 +170,11 @@ export function clickCancelRedemptionButton() {
 }
 
 export function dueIs(amount) {
-    return amountIs(".payment-screen .paymentlines-container .total", amount, `amount due is ${amount}`);
+    return amountIs(
+        ".payment-screen .paymentlines-container .total",
+        amount,
+        `amount due is ${amount}`
+    );
 }
 
 // ------------------------------------------------------------ the popup
@@ -170,7 +190,9 @@ export function spendPopupShows({ amount, available, minimum, maximum, due } = {
     const rows = { available, minimum, maximum, due };
     for (const [row, value] of Object.entries(rows)) {
         if (value !== undefined) {
-            steps.push(amountIs(`${POPUP} .crmcom-spend-${row}`, value, `popup: ${row} is ${value}`));
+            steps.push(
+                amountIs(`${POPUP} .crmcom-spend-${row}`, value, `popup: ${row} is ${value}`)
+            );
         }
     }
     return steps;
@@ -201,7 +223,11 @@ export function spendErrorIs(text) {
 
 export function cancelSpendPopup() {
     return [
-        { content: "cancel the spend popup", trigger: `${POPUP} .crmcom-spend-cancel`, run: "click" },
+        {
+            content: "cancel the spend popup",
+            trigger: `${POPUP} .crmcom-spend-cancel`,
+            run: "click",
+        },
         { content: "the spend popup is closed", trigger: negate(".crmcom-spend-popup") },
     ];
 }
@@ -236,14 +262,20 @@ export function lockedDialogIsShown() {
 export function keepTheOrder() {
     return [
         Dialog.confirm("Keep the order", ".btn-secondary"),
-        { content: "the dialog is closed", trigger: negate(".modal:contains('Rewards already redeemed')") },
+        {
+            content: "the dialog is closed",
+            trigger: negate(".modal:contains('Rewards already redeemed')"),
+        },
     ];
 }
 
 export function cancelRedemptionInDialog() {
     return [
         Dialog.confirm("Cancel redemption"),
-        { content: "the dialog is closed", trigger: negate(".modal:contains('Rewards already redeemed')") },
+        {
+            content: "the dialog is closed",
+            trigger: negate(".modal:contains('Rewards already redeemed')"),
+        },
     ];
 }
 
@@ -287,7 +319,9 @@ export function validate() {
 const RECEIPT = ".receipt-screen .pos-receipt";
 
 export function receiptShows({ award, redemption, walletAfter, name, number } = {}) {
-    const steps = [{ content: "the receipt has its CRM.COM lines", trigger: `${RECEIPT} .crmcom-receipt` }];
+    const steps = [
+        { content: "the receipt has its CRM.COM lines", trigger: `${RECEIPT} .crmcom-receipt` },
+    ];
     if (name) {
         steps.push({
             content: `the receipt names ${name}`,
@@ -301,11 +335,17 @@ export function receiptShows({ award, redemption, walletAfter, name, number } = 
         });
     }
     if (award) {
-        steps.push(amountIs(`${RECEIPT} .crmcom-receipt-award span`, award, `receipt: awarded ${award}`));
+        steps.push(
+            amountIs(`${RECEIPT} .crmcom-receipt-award span`, award, `receipt: awarded ${award}`)
+        );
     }
     if (redemption) {
         steps.push(
-            amountIs(`${RECEIPT} .crmcom-receipt-redemption span`, redemption, `receipt: redeemed ${redemption}`)
+            amountIs(
+                `${RECEIPT} .crmcom-receipt-redemption span`,
+                redemption,
+                `receipt: redeemed ${redemption}`
+            )
         );
     } else {
         steps.push({
@@ -315,7 +355,11 @@ export function receiptShows({ award, redemption, walletAfter, name, number } = 
     }
     if (walletAfter) {
         steps.push(
-            amountIs(`${RECEIPT} .crmcom-receipt-wallet-after span`, walletAfter, `receipt: wallet ${walletAfter}`)
+            amountIs(
+                `${RECEIPT} .crmcom-receipt-wallet-after span`,
+                walletAfter,
+                `receipt: wallet ${walletAfter}`
+            )
         );
     }
     return steps;

@@ -29,6 +29,7 @@ patch(TicketScreen.prototype, {
 
     _onUpdateSelectedOrderline() {
         const order = this.getSelectedOrder();
+        // eslint-disable-next-line eqeqeq -- loose like Odoo's TicketScreen: the selected id may be a string
         const orderline = order?.lines.find((line) => line.id == this.getSelectedOrderlineId());
         if (this._crmcomIsRedemptionLine(orderline)) {
             this._crmcomRefuseRedemptionLine();
@@ -38,6 +39,7 @@ patch(TicketScreen.prototype, {
     },
 
     _prepareAutoRefundOnOrder(order) {
+        // eslint-disable-next-line eqeqeq -- loose like Odoo's TicketScreen: the selected id may be a string
         const orderline = order.lines.find((line) => line.id == this.getSelectedOrderlineId());
         if (this._crmcomIsRedemptionLine(orderline)) {
             this._crmcomRefuseRedemptionLine();
