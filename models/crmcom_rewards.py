@@ -453,7 +453,8 @@ class CrmcomRewards(models.AbstractModel):
                 "message": _("This order is already paid: rewards can no longer be spent on it."),
             }
         try:
-            preview = self._spend_preview(config, order)
+            purchase = self._purchase_for_order(order)
+            preview = self._spend_preview(config, order, purchase)
             self._check_spend(order, preview, requested)
         except CrmcomOrderError as error:
             return {"ok": False, "reason": "refused", "message": str(error)}
@@ -462,7 +463,7 @@ class CrmcomRewards(models.AbstractModel):
         wallet_before = preview.wallet_balance
         try:
             if not order.crmcom_purchase_id:
-                self._send_purchase(order)
+                self._send_purchase(order, purchase=purchase)
         except CrmcomOrderError as error:
             return {"ok": False, "reason": "refused", "message": str(error)}
         except CrmcomError as error:
@@ -545,10 +546,10 @@ class CrmcomRewards(models.AbstractModel):
         return {"ok": True}
 
     @api.model
-    def _spend_preview(self, config, order):
-        """The server's preview of ``order`` as it stands: the one the till showed,
-        if it is fresh and for this customer and total, else a new one."""
-        purchase = self._purchase_for_order(order)
+    def _spend_preview(self, config, order, purchase):
+        """The server's preview of ``order`` (whose ``purchase`` is given) as it
+        stands: the one the till showed, if it is fresh and for this customer and
+        total, else a new one."""
         previews = self.env["crmcom.till.preview"].sudo()
         preview = previews._latest(
             order.uuid, order.partner_id, purchase.total_amount, PREVIEW_VALIDITY
@@ -894,6 +895,8 @@ class CrmcomRewards(models.AbstractModel):
     @api.model
     def _lock(self, orders):
         """Lock the rows of ``orders`` until commit: one worker or till request at a time."""
+        if not orders:
+            return
         self.env.cr.execute(
             "SELECT id FROM pos_order WHERE id IN %s FOR UPDATE", (tuple(orders.ids),)
         )
@@ -919,16 +922,17 @@ class CrmcomRewards(models.AbstractModel):
         return True
 
     @api.model
-    def _send_purchase(self, order):
+    def _send_purchase(self, order, *, purchase=None):
         """Create ``order``'s purchase in CRM.COM (the row must be locked) and store
-        it; returns the PurchaseResult, raises CrmcomOrderError / CrmcomError."""
-        client, attempt = self._begin_attempt(order)
+        it; returns the PurchaseResult, raises CrmcomOrderError / CrmcomError.
+        ``purchase``: the order's payload, if the caller has built it already."""
+        client, attempt = self._begin_attempt(order, purchase=purchase)
         result = _exchange_purchase(client, attempt)
         self._store_purchase(order, result)
         return result
 
     @api.model
-    def _begin_attempt(self, order, *, calls=None):
+    def _begin_attempt(self, order, *, calls=None, purchase=None):
         """Count an attempt at sending ``order``'s purchase (the row must be locked):
         returns the client and the PurchaseAttempt for :func:`_exchange_purchase`.
 
@@ -939,7 +943,8 @@ class CrmcomRewards(models.AbstractModel):
         ``calls`` collects the call records instead of logging them at once (for
         calls made outside this thread)."""
         reference = order.crmcom_reference or order.pos_reference
-        purchase = self._purchase_for_order(order, reference=reference)
+        if purchase is None or purchase.reference_number != reference:
+            purchase = self._purchase_for_order(order, reference=reference)
         client = self._client(order.company_id, order=order, partner=order.partner_id, calls=calls)
         now = fields.Datetime.now()
         first_attempt = order.crmcom_first_attempt_at or now
