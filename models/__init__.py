@@ -1,4 +1,5 @@
 from . import crmcom_access_token
+from . import crmcom_attempt_journal
 from . import crmcom_call_log
 from . import crmcom_rewards
 from . import crmcom_till_preview

@@ -444,6 +444,7 @@ class CrmcomRewards(models.AbstractModel):
         # The CRM.COM fields are not tracked: spare each write the chatter's work.
         order = order.with_context(tracking_disable=True)
         self._lock(order)
+        self.env["crmcom.attempt.journal"]._recover_purchases(order)
         if order.crmcom_additional_spend_amount or (order.crmcom_purchase_id and not requested):
             return self._spend_answer(order, requested)
         if order.state != "draft":
@@ -460,7 +461,10 @@ class CrmcomRewards(models.AbstractModel):
             return {"ok": False, "reason": "refused", "message": str(error)}
         except CrmcomError as error:
             return self._till_failure(error)
-        wallet_before = preview.wallet_balance
+        # The receipt's wallet before is CRM.COM's wallet before the purchase: a
+        # later preview already includes the purchase's award and spend.
+        if not order.crmcom_attempts:
+            order.crmcom_wallet_before = preview.wallet_balance
         try:
             if not order.crmcom_purchase_id:
                 self._send_purchase(order, purchase=purchase)
@@ -477,12 +481,7 @@ class CrmcomRewards(models.AbstractModel):
                     }
                 )
             return self._till_failure(error)
-        order.write(
-            {
-                "crmcom_reduction_method": preview.reduction_method,
-                "crmcom_wallet_before": wallet_before,
-            }
-        )
+        order.crmcom_reduction_method = preview.reduction_method
         if requested:
             try:
                 self._send_spend(order, requested)
@@ -513,7 +512,9 @@ class CrmcomRewards(models.AbstractModel):
         if not order or order.state != "draft":
             return {"ok": False, "reason": "invalid", "message": _("No open order to change.")}
         order.check_access("write")
+        order = order.with_context(tracking_disable=True)
         self._lock(order)
+        self.env["crmcom.attempt.journal"]._recover_purchases(order)
         if order.crmcom_state in ("sent", "pending", "failed"):
             order.crmcom_state = "cancel_pending"
         try:
@@ -606,11 +607,48 @@ class CrmcomRewards(models.AbstractModel):
                 raise CrmcomOrderError(message % {"amount": money(bound)})
 
     @api.model
+    def _replace_after_lost_spends(self, orders):
+        """Paid orders whose purchase a lost request may have given a spend (made
+        at the till or by the sender, its answer never saved): whether it did or
+        not, the purchase is cancelled (which gives any such spend back to the
+        wallet) and the sale sent again, with the redemption the till really
+        deducted. Returns those orders."""
+        journal = self.env["crmcom.attempt.journal"]
+        lost = journal._lost_spends(orders)
+        replaced = orders.filtered(
+            lambda order: order.uuid in lost
+            and order.crmcom_purchase_id
+            and order.crmcom_state == "sent"
+            and order.state in ("paid", "done", "invoiced")
+        )
+        for order in replaced:
+            _logger.warning(
+                "Order %s: a spend request on purchase %s may have reached CRM.COM without"
+                " its answer being saved; the purchase is cancelled and sent again.",
+                order.pos_reference,
+                order.crmcom_purchase_number or order.crmcom_purchase_id,
+            )
+            journal._delete(lost[order.uuid])
+        replaced.write({"crmcom_replace_after_cancel": True})
+        replaced._crmcom_queue_cancel()
+        return replaced
+
+    @api.model
     def _send_spend(self, order, requested):
         """Create the spend request (sent once). When its answer is lost, the
-        purchase tells whether it was applied and how much was spent."""
+        purchase tells whether it was applied and how much was spent; so it does
+        when the request that sent it was lost (see crmcom.attempt.journal)."""
         client = self._client(order.company_id, order=order, partner=order.partner_id)
         config = order.config_id
+        journal = self.env["crmcom.attempt.journal"]
+        lost = journal._lost_spends(order).get(order.uuid)
+        if lost:
+            shown = read_purchase(client.show_purchase({"id": order.crmcom_purchase_id}))
+            journal._delete(lost)
+            if shown.additional_spend_amount > 0:
+                order.crmcom_additional_spend_amount = float(shown.additional_spend_amount)
+                return
+        journal._write_ahead(order, "spend", order.crmcom_purchase_id)
         try:
             data = client.create_spend_request(
                 customer=self._order_customer(order),
@@ -911,6 +949,7 @@ class CrmcomRewards(models.AbstractModel):
         locked meanwhile, so no worker sends the same order at the same time."""
         order.ensure_one()
         self._lock(order)
+        self.env["crmcom.attempt.journal"]._recover_purchases(order)
         if order.crmcom_purchase_id or order.crmcom_state not in ("pending", "failed"):
             return bool(order.crmcom_purchase_id)
         try:
@@ -927,6 +966,15 @@ class CrmcomRewards(models.AbstractModel):
         it; returns the PurchaseResult, raises CrmcomOrderError / CrmcomError.
         ``purchase``: the order's payload, if the caller has built it already."""
         client, attempt = self._begin_attempt(order, purchase=purchase)
+        # This transaction commits after CRM.COM answers, if ever: the attempt is
+        # on record meanwhile, so a lost transaction leads to a lookup, not a resend.
+        self.env["crmcom.attempt.journal"]._write_ahead(
+            order,
+            "purchase",
+            attempt.purchase.reference_number,
+            attempt=order.crmcom_attempts,
+            wallet_before=order.crmcom_wallet_before,
+        )
         result = _exchange_purchase(client, attempt)
         self._store_purchase(order, result)
         return result
@@ -966,8 +1014,10 @@ class CrmcomRewards(models.AbstractModel):
     @api.model
     def _after_purchase(self, orders):
         """What follows purchases sent after the sale: the kept redemption is
-        spent, and the receipt figures are completed for reprints."""
-        for order in orders:
+        spent, and the receipt figures are completed for reprints. A purchase that
+        a lost spend request may have touched is sent again instead."""
+        replaced = self._replace_after_lost_spends(orders)
+        for order in orders - replaced:
             self._spend_redemption_kept(order)
         self._receipt_figures(orders)
 
@@ -1257,6 +1307,7 @@ class CrmcomRewards(models.AbstractModel):
         call; the workers only talk HTTP; answers are stored as they come."""
         calls = []  # (CallRecord, company, order, partner), appended by the workers
         jobs = []
+        self.env["crmcom.attempt.journal"]._recover_purchases(orders)
         for order in orders:
             company = order.company_id
             rewards = self.with_company(company)

@@ -161,18 +161,23 @@ class PosOrder(models.Model):
         """Queue the purchase of every paid sale to a CRM.COM customer at a till with
         rewards on. The sender runs right after this transaction commits (Odoo's
         cron, triggered now): the sale never waits for CRM.COM."""
-        to_send = self.filtered(
-            lambda order: order.crmcom_state == "none"
-            and order.state in ("paid", "done", "invoiced")
+        sales = self.filtered(
+            lambda order: order.state in ("paid", "done", "invoiced")
             and order.amount_total > 0
             and not order.lines.refunded_orderline_id
             and (order.partner_id.crmcom_account_number or order.partner_id.crmcom_account_id)
             and order.config_id._crmcom_active()
         )
+        # A till request that died after calling CRM.COM: its purchase is looked
+        # up, and a purchase it may have spent on is sent again (exactly once).
+        recovered = self.env["crmcom.attempt.journal"]._recover_purchases(sales)
+        replaced = self.env["crmcom.rewards"]._replace_after_lost_spends(sales)
+        to_send = sales.filtered(lambda order: order.crmcom_state == "none")
         if to_send:
             to_send.write(
                 {"crmcom_state": "pending", "crmcom_next_attempt_at": fields.Datetime.now()}
             )
+        if to_send or recovered or replaced:
             self._crmcom_wake_sender()
         refunds = self.filtered(
             lambda order: order.state in ("paid", "done", "invoiced")
@@ -188,6 +193,7 @@ class PosOrder(models.Model):
         one cancels it and sends the items kept as a new purchase, spending again
         the redemption the customer keeps (see README, Refunds)."""
         rewards = self.env["crmcom.rewards"]
+        self.env["crmcom.attempt.journal"]._recover_purchases(self)
         for order in self.filtered(lambda order: order.crmcom_state != "none"):
             # Decide under the row lock, and always write the order: a sender
             # holding an older snapshot (the order without this refund) then fails
@@ -339,6 +345,7 @@ class PosOrder(models.Model):
 
     def _crmcom_queue_cancel(self):
         """Cancel the purchases of these orders in CRM.COM, right after commit."""
+        self.env["crmcom.attempt.journal"]._recover_purchases(self)
         to_cancel = self.filtered(lambda order: order.crmcom_state in ("pending", "failed", "sent"))
         never_sent = to_cancel.filtered(
             lambda order: not order.crmcom_purchase_id and not order.crmcom_attempts

@@ -1,0 +1,222 @@
+import datetime
+
+from odoo import _, api, fields, models
+from odoo.tools import SQL
+
+# A row older than this whose order no one touched since is brought back by the
+# daily vacuum (the order is then looked up in CRM.COM by the scheduled sender).
+STALE_AFTER = datetime.timedelta(hours=1)
+
+
+class CrmcomAttemptJournal(models.Model):
+    """CRM.COM creates made inside a request whose outcome the order does not hold yet.
+
+    A till spend and the back office's Retry call CRM.COM inside the user's
+    transaction. When that transaction is lost after CRM.COM applied the call (the
+    worker dies, or Odoo's RPC layer rolls it back and runs the request again after
+    a serialization failure), the order forgets the attempt, and the next one would
+    create a second purchase or spend. So each such attempt is first written here,
+    in a transaction of its own, and removed once the request has committed its
+    outcome. A row that outlives its request means: CRM.COM may hold this
+    purchase or spend; ask CRM.COM before sending anything again.
+
+    The rows name their order by uuid, not by a foreign key: the inserting
+    transaction must not wait for the order's row, which the request has locked."""
+
+    _name = "crmcom.attempt.journal"
+    _description = "CRM.COM Attempt Journal"
+    _order = "id"
+    _log_access = False  # written by plain SQL in a transaction of its own
+
+    order_uuid = fields.Char(required=True, index=True, readonly=True)
+    kind = fields.Selection(
+        [("purchase", "Purchase"), ("spend", "Spend request")], required=True, readonly=True
+    )
+    key = fields.Char(
+        required=True,
+        readonly=True,
+        help="Purchase: its reference number. Spend request: the id of its purchase.",
+    )
+    attempt = fields.Integer(
+        readonly=True, help="Purchase: the order's count of attempts, this one included."
+    )
+    wallet_before = fields.Float(
+        digits=(16, 2),
+        readonly=True,
+        help="Purchase: the wallet before it, for the receipt (CRM.COM's wallet includes"
+        " the purchase once it is made).",
+    )
+    created_at = fields.Datetime(required=True, readonly=True)
+
+    @api.model
+    def _write_ahead(self, order, kind, key, *, attempt=0, wallet_before=None):
+        """Record, committed at once, that ``order``'s ``kind`` (keyed by ``key``) is
+        about to be sent to CRM.COM; the row goes away after the current
+        transaction commits (it stays if that transaction is lost)."""
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    """INSERT INTO crmcom_attempt_journal
+                              (order_uuid, kind, key, attempt, wallet_before, created_at)
+                       VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+                    order.uuid,
+                    kind,
+                    key,
+                    attempt,
+                    wallet_before,
+                    fields.Datetime.now(),
+                )
+            )
+            row_id = cr.fetchone()[0]
+        # Gone when the current transaction commits, kept when it is lost. Here
+        # the row is not in this transaction's snapshot (its DELETE finds
+        # nothing), so it is deleted right after the commit; under Odoo's test
+        # cursor, which shares one transaction and runs no post-commit hooks, the
+        # DELETE below does it (undone with the request if the request is undone).
+        self._delete([row_id])
+        self.env.cr.postcommit.add(lambda: self._forget_committed([row_id]))
+        return row_id
+
+    @api.model
+    def _forget_committed(self, row_ids):
+        # After the request's commit, in a transaction of its own: the request's
+        # snapshot predates these rows and could not see them.
+        with self.env.registry.cursor() as cr:
+            cr.execute(SQL("DELETE FROM crmcom_attempt_journal WHERE id IN %s", tuple(row_ids)))
+
+    @api.model
+    def _rows(self, orders, kind):
+        """{order uuid: [(id, key, attempt, created_at, wallet_before)]} of
+        ``orders``' rows, oldest first."""
+        uuids = tuple(uuid for uuid in orders.mapped("uuid") if uuid)
+        if not uuids:
+            return {}
+        self.env.cr.execute(
+            SQL(
+                """SELECT order_uuid, id, key, attempt, created_at, wallet_before
+                     FROM crmcom_attempt_journal
+                    WHERE kind = %s AND order_uuid IN %s
+                 ORDER BY id""",
+                kind,
+                uuids,
+            )
+        )
+        rows = {}
+        for uuid, *row in self.env.cr.fetchall():
+            rows.setdefault(uuid, []).append(tuple(row))
+        return rows
+
+    @api.model
+    def _delete(self, row_ids):
+        if row_ids:
+            self.env.cr.execute(
+                SQL("DELETE FROM crmcom_attempt_journal WHERE id IN %s", tuple(row_ids))
+            )
+
+    @api.model
+    def _recover_purchases(self, orders):
+        """Give back to ``orders`` (their rows locked) the purchase attempts their
+        request lost: each counts again as an attempt, so the next one looks the
+        purchase up in CRM.COM before creating anything (see ``_begin_attempt``),
+        and a cancellation looks for it too. A sale at rest (no purchase sent yet,
+        or failed) becomes pending again. Rows whose attempt the order holds
+        already are removed. Returns the orders recovered."""
+        rows = self._rows(orders, "purchase")
+        if not rows:
+            return orders.browse()
+        recovered = orders.browse()
+        done = []
+        for order in orders:
+            reference = order.crmcom_reference or order.pos_reference
+            lost = [
+                row
+                for row in rows.get(order.uuid, ())
+                if row[1] == reference
+                and row[2] > order.crmcom_attempts
+                and not order.crmcom_purchase_id
+            ]
+            done.extend(row[0] for row in rows.get(order.uuid, ()))
+            if not lost:
+                continue
+            first_attempt = min(row[3] for row in lost)
+            values = {
+                "crmcom_attempts": max(row[2] for row in lost),
+                "crmcom_reference": reference,
+                "crmcom_first_attempt_at": min(
+                    first_attempt, order.crmcom_first_attempt_at or first_attempt
+                ),
+            }
+            wallets = [row[4] for row in lost if row[4] is not None]
+            if wallets:
+                values["crmcom_wallet_before"] = wallets[-1]
+            if order.crmcom_state in ("none", "failed"):
+                values.update(
+                    {
+                        "crmcom_state": "pending",
+                        "crmcom_last_error": _(
+                            "An attempt was interrupted before the answer of CRM.COM was"
+                            " saved: CRM.COM is asked about it before anything is sent again."
+                        ),
+                        "crmcom_next_attempt_at": fields.Datetime.now(),
+                    }
+                )
+            order.write(values)
+            recovered |= order
+        self._delete(done)
+        return recovered
+
+    @api.model
+    def _lost_spends(self, orders):
+        """{order uuid: row ids} of the spend requests that lost requests may have
+        made on the current purchase of ``orders`` (rows kept while the order has
+        no purchase yet: its lost purchase may be found again; rows of an earlier
+        purchase are removed)."""
+        rows = self._rows(orders, "spend")
+        lost = {}
+        stale = []
+        for order in orders:
+            for row_id, key, *_rest in rows.get(order.uuid, ()):
+                if not order.crmcom_purchase_id or key == order.crmcom_purchase_id:
+                    lost.setdefault(order.uuid, []).append(row_id)
+                else:
+                    stale.append(row_id)
+        self._delete(stale)
+        return lost
+
+    @api.autovacuum
+    def _gc_recover_forgotten(self):
+        """Rows left by lost requests whose order nothing touched since (a sale
+        abandoned after its till request died, a Retry that died): the orders are
+        recovered as at their next step would, and rows of orders gone or done
+        with CRM.COM are removed."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT DISTINCT order_uuid FROM crmcom_attempt_journal WHERE created_at < %s",
+                fields.Datetime.now() - STALE_AFTER,
+            )
+        )
+        uuids = [row[0] for row in self.env.cr.fetchall()]
+        if not uuids:
+            return
+        existing = self.env["pos.order"].sudo().search([("uuid", "in", uuids)])
+        rewards = self.env["crmcom.rewards"].with_context(tracking_disable=True)
+        # Orders someone holds now are left for the next vacuum.
+        orders = rewards._lock_unless_busy(existing).with_context(tracking_disable=True)
+        self._recover_purchases(orders)
+        # An abandoned sale whose purchase may be in CRM.COM: cancel it there.
+        orders.filtered(lambda order: order.state == "cancel")._crmcom_queue_cancel()
+        rewards._replace_after_lost_spends(orders)
+        done = orders.filtered(
+            lambda order: order.state == "cancel" or order.crmcom_state == "cancelled"
+        )
+        self.env.cr.execute(
+            SQL(
+                """DELETE FROM crmcom_attempt_journal
+                    WHERE created_at < %s AND (order_uuid IN %s OR order_uuid NOT IN %s)""",
+                fields.Datetime.now() - STALE_AFTER,
+                tuple(done.mapped("uuid")) or ("",),
+                tuple(existing.mapped("uuid")) or ("",),
+            )
+        )
+        if orders.filtered(lambda order: order.crmcom_state in ("pending", "cancel_pending")):
+            orders._crmcom_wake_sender()
