@@ -176,6 +176,7 @@ class PurchaseResult:
     automatic_spend_amount: Decimal
     additional_spend_amount: Decimal
     total_spend_amount: Decimal
+    total_amount: Decimal | None = None  # None when the answer leaves it out
 
     @property
     def automatic_redemption(self):
@@ -219,6 +220,7 @@ def read_purchase(data):
         automatic_spend_amount=automatic,
         additional_spend_amount=additional,
         total_spend_amount=total_spend,
+        total_amount=read_amount(data, "total_amount"),
     )
 
 

@@ -465,22 +465,10 @@ class CrmcomRewards(models.AbstractModel):
         # later preview already includes the purchase's award and spend.
         if not order.crmcom_attempts:
             order.crmcom_wallet_before = preview.wallet_balance
-        try:
-            if not order.crmcom_purchase_id:
-                self._send_purchase(order, purchase=purchase)
-        except CrmcomOrderError as error:
-            return {"ok": False, "reason": "refused", "message": str(error)}
-        except CrmcomError as error:
-            if error.maybe_applied:
-                # Known to the order sync: its purchase is looked up before resending.
-                order.write(
-                    {
-                        "crmcom_state": "pending",
-                        "crmcom_last_error": self._describe_error(error),
-                        "crmcom_next_attempt_at": fields.Datetime.now(),
-                    }
-                )
-            return self._till_failure(error)
+        if not order.crmcom_purchase_id:
+            failure = self._spend_purchase(order, purchase)
+            if failure:
+                return failure
         order.crmcom_reduction_method = preview.reduction_method
         if requested:
             try:
@@ -545,6 +533,60 @@ class CrmcomRewards(models.AbstractModel):
             }
         )
         return {"ok": True}
+
+    @api.model
+    def _spend_purchase(self, order, purchase):
+        """The purchase of a spend at the till: None once it is in CRM.COM, else the
+        answer for the till."""
+        try:
+            _result, outdated = self._send_purchase(order, purchase=purchase)
+            if outdated:
+                self._replace_outdated_now(order)
+        except CrmcomOrderError as error:
+            return {"ok": False, "reason": "refused", "message": str(error)}
+        except CrmcomError as error:
+            if order.crmcom_state == "cancel_pending":
+                return {
+                    "ok": False,
+                    "reason": "unavailable",
+                    "message": _(
+                        "CRM.COM holds an earlier version of this order and could not cancel"
+                        " it now (%(problem)s). Delete this order and ring it up again.",
+                        problem=self._describe_error(error),
+                    ),
+                }
+            if error.maybe_applied:
+                # Known to the order sync: its purchase is looked up before resending.
+                order.write(
+                    {
+                        "crmcom_state": "pending",
+                        "crmcom_last_error": self._describe_error(error),
+                        "crmcom_next_attempt_at": fields.Datetime.now(),
+                    }
+                )
+            return self._till_failure(error)
+        return None
+
+    @api.model
+    def _replace_outdated_now(self, order):
+        """The draft's purchase found in CRM.COM is an earlier version of the order
+        (sent by a request whose answer was lost, before the cashier changed the
+        order): cancel it now and send the order as it is, under the next reference
+        number. The wallet before stays the one before the first version."""
+        wallet_before = order.crmcom_wallet_before
+        order.crmcom_state = "cancel_pending"
+        self._cancel_order_purchase(order, raise_errors=True)
+        sequence = order.crmcom_sequence + 1
+        order.write(
+            {
+                **{name: False for name in RESETTABLE_FIELDS},
+                "crmcom_state": "none",
+                "crmcom_sequence": sequence,
+                "crmcom_reference": f"{order.pos_reference}/{sequence + 1}",
+                "crmcom_wallet_before": wallet_before,
+            }
+        )
+        self._send_purchase(order)
 
     @api.model
     def _spend_preview(self, config, order, purchase):
@@ -629,9 +671,15 @@ class CrmcomRewards(models.AbstractModel):
                 order.crmcom_purchase_number or order.crmcom_purchase_id,
             )
             journal._delete(lost[order.uuid])
-        replaced.write({"crmcom_replace_after_cancel": True})
-        replaced._crmcom_queue_cancel()
+        self._replace_later(replaced)
         return replaced
+
+    @api.model
+    def _replace_later(self, orders):
+        """Cancel the purchases of these paid orders in CRM.COM, then send the
+        orders again as new purchases (next reference number), by the sender."""
+        orders.write({"crmcom_replace_after_cancel": True})
+        orders._crmcom_queue_cancel()
 
     @api.model
     def _send_spend(self, order, requested):
@@ -953,17 +1001,21 @@ class CrmcomRewards(models.AbstractModel):
         if order.crmcom_purchase_id or order.crmcom_state not in ("pending", "failed"):
             return bool(order.crmcom_purchase_id)
         try:
-            self._send_purchase(order)
+            _result, outdated = self._send_purchase(order)
         except (CrmcomError, CrmcomOrderError) as error:
             order.write(self._failure(order, error))
             return False
-        self._after_purchase(order)
+        if outdated:
+            self._replace_later(order)
+        else:
+            self._after_purchase(order)
         return True
 
     @api.model
     def _send_purchase(self, order, *, purchase=None):
         """Create ``order``'s purchase in CRM.COM (the row must be locked) and store
-        it; returns the PurchaseResult, raises CrmcomOrderError / CrmcomError.
+        it; returns (PurchaseResult, outdated) as :func:`_exchange_purchase` does,
+        raises CrmcomOrderError / CrmcomError.
         ``purchase``: the order's payload, if the caller has built it already."""
         client, attempt = self._begin_attempt(order, purchase=purchase)
         # This transaction commits after CRM.COM answers, if ever: the attempt is
@@ -975,9 +1027,9 @@ class CrmcomRewards(models.AbstractModel):
             attempt=order.crmcom_attempts,
             wallet_before=order.crmcom_wallet_before,
         )
-        result = _exchange_purchase(client, attempt)
+        result, outdated = _exchange_purchase(client, attempt)
         self._store_purchase(order, result)
-        return result
+        return result, outdated
 
     @api.model
     def _begin_attempt(self, order, *, calls=None, purchase=None):
@@ -1338,14 +1390,20 @@ class CrmcomRewards(models.AbstractModel):
             pool.submit(_exchange_purchase, client, attempt): order
             for order, client, attempt, _attempts in jobs
         }
+        outdated = self.env["pos.order"]
         for future in as_completed(pending):
             order = pending[future]
             try:
-                self._store_purchase(order, future.result())
+                result, is_outdated = future.result()
             except CrmcomError as error:
                 order.write(self._failure(order, error))
+                continue
+            self._store_purchase(order, result)
+            if is_outdated:
+                outdated |= order
         self.env["crmcom.call.log"]._record_calls(calls)
         sent = self.env["pos.order"].union(*(order for order, *_ in jobs))
+        self._replace_later(outdated)
         self._after_purchase(sent.filtered(lambda order: order.crmcom_state == "sent"))
 
     @api.model
@@ -1388,19 +1446,26 @@ class PurchaseAttempt:
 def _exchange_purchase(client, attempt):
     """The HTTP part of sending a purchase: look it up first where an earlier
     attempt may have reached CRM.COM, else create it. No database here: worker
-    threads run it. Returns the PurchaseResult; raises CrmcomError."""
-    data = None
+    threads run it. Returns (PurchaseResult, outdated): ``outdated`` when the
+    purchase found is not the order as it is now (an earlier attempt sent it
+    before the order changed: its total differs). Raises CrmcomError."""
+    purchase = attempt.purchase
+    found = None
     if attempt.look_up_first:
-        purchase = attempt.purchase
-        data = client.find_purchase(
+        found = client.find_purchase(
             purchase.customer, purchase.reference_number, submitted_after=attempt.submitted_after
         )
-    if data is None:
-        data = client.create_purchase(attempt.purchase)
+    data = found if found is not None else client.create_purchase(purchase)
     try:
-        return read_purchase(data)
+        result = read_purchase(data)
     except ValueError as error:  # an OK answer without a usable purchase
         raise CrmcomProtocolError(str(error), maybe_applied=True) from None
+    outdated = (
+        found is not None
+        and result.total_amount is not None
+        and result.total_amount != purchase.total_amount
+    )
+    return result, outdated
 
 
 def _redemption(order):

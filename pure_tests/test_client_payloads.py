@@ -216,6 +216,12 @@ def test_read_purchase_falls_back_on_award_transactions():
     assert result.award_amount == Decimal("1.75")
     assert result.total_spend_amount == Decimal("3.00")
     assert result.is_posted
+    assert result.total_amount is None  # not in this answer: unknown, not zero
+
+
+def test_read_purchase_reads_its_total_to_compare_with_the_order():
+    assert read_purchase({"id": "P1", "total_amount": "24.004"}).total_amount == Decimal("24.00")
+    assert read_purchase({"id": "P1", "total_amount": "n/a"}).total_amount is None
 
 
 def test_read_spend_request_never_takes_the_amount_asked():

@@ -248,10 +248,19 @@ class CommittedPosCase(CrmcomSimulatorMixin, TransactionCase):
         """An order being rung up, as the till saves it before payment."""
         return {**self.order_data(quantity), "state": "draft", "payment_ids": [], "amount_paid": 0}
 
-    def paid_data(self, draft, *, redemption=0.0):
-        """``draft`` paid by card as the till syncs it, with the ``redemption``
-        deducted; its lines replace the draft's (same uuid and name)."""
-        paid = self.order_data(draft["lines"][0][2]["qty"], redemption=redemption)
+    def paid_data(self, draft, *, quantity=None, redemption=0.0):
+        """``draft`` paid by card as the till syncs it (``quantity`` coffees, by
+        default as many as in the draft), with the ``redemption`` deducted."""
+        quantity = quantity or draft["lines"][0][2]["qty"]
+        return self.saved_again(draft, self.order_data(quantity, redemption=redemption))
+
+    def changed_draft_data(self, draft, quantity):
+        """``draft`` changed at the till to ``quantity`` coffees, saved again."""
+        return self.saved_again(draft, self.draft_data(quantity))
+
+    def saved_again(self, draft, paid):
+        """``paid`` as the till sends it for the order of ``draft`` (same uuid and
+        name): its lines replace those saved before."""
         saved_lines = self.fetch_rows(
             "SELECT line.id FROM pos_order_line line JOIN pos_order o ON o.id = line.order_id"
             " WHERE o.uuid = %s",

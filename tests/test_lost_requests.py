@@ -195,6 +195,44 @@ class TestCrmcomLostRequests(CommittedPosCase):
         self.set_product_code("COFFEE")
         return data, order_id
 
+    def test_an_order_changed_after_a_lost_spend_replaces_the_earlier_purchase(self):
+        draft = self.draft_data(5)  # 20.00
+        [order_id] = self.sync(draft)
+        self.assertIsNone(self.spend(draft["uuid"], 5, die=True))
+        # No answer at the till: the cashier adds a coffee, then spends again.
+        self.sync(self.changed_draft_data(draft, 6))  # 24.00
+        answer = self.spend(draft["uuid"], 5)
+        self.assertTrue(answer["ok"], answer)
+        [cancelled] = self.simulator.purchases(state="CANCELLED")
+        self.assertEqual(cancelled["reference_number"], draft["name"])
+        [posted] = self.simulator.purchases(state="POSTED")
+        self.assertEqual(posted["reference_number"], f"{draft['name']}/2")
+        self.assertEqual(read_purchase(posted).total_amount, 24)
+        self.assertEqual(answer["purchase_number"], posted["number"])
+        self.assertEqual(answer["spent_amount"], 5.0)
+        self.assertEqual(len(self.simulator.spend_requests(posted["number"])), 1)
+        self.sync(self.paid_data(draft, quantity=6, redemption=5.0))
+        self.drain()
+        self.assertEqual(self.order_states([order_id]), {order_id: "sent"})
+        self.assertEqual(len(self.simulator.purchases(state="POSTED")), 1)
+        self.assert_wallet_matches_order(order_id)
+
+    def test_an_order_changed_and_paid_after_a_lost_request_is_sent_as_it_was_paid(self):
+        draft = self.draft_data(5)
+        [order_id] = self.sync(draft)
+        wallet_before = self.simulator.wallet_balance(ALICE["number"])
+        self.assertIsNone(self.spend(draft["uuid"], 0, die=True))
+        self.sync(self.paid_data(draft, quantity=6))
+        self.drain()
+        [cancelled] = self.simulator.purchases(state="CANCELLED")
+        self.assertEqual(cancelled["reference_number"], draft["name"])
+        [posted] = self.simulator.purchases(state="POSTED")
+        self.assertEqual(posted["reference_number"], f"{draft['name']}/2")
+        self.assertEqual(read_purchase(posted).total_amount, 24)
+        award = read_purchase(posted).award_amount
+        self.assertEqual(self.simulator.wallet_balance(ALICE["number"]), wallet_before + award)
+        self.assertEqual(self.order_states([order_id]), {order_id: "sent"})
+
     def test_a_back_office_retry_whose_worker_died_is_looked_up(self):
         data, order_id = self.failed_before_any_attempt(3)
         retry = ("_retry_orders", self.env["pos.order"].browse(order_id))
