@@ -38,7 +38,9 @@ class CrmcomAttemptJournal(models.Model):
         help="Purchase: its reference number. Spend request: the id of its purchase.",
     )
     attempt = fields.Integer(
-        readonly=True, help="Purchase: the order's count of attempts, this one included."
+        readonly=True,
+        help="Purchase: the order's count of attempts, this one included. Spend request:"
+        " how many spends the order recorded on the purchase before this one.",
     )
     wallet_before = fields.Float(
         digits=(16, 2),
@@ -74,7 +76,10 @@ class CrmcomAttemptJournal(models.Model):
         # cursor, which shares one transaction and runs no post-commit hooks, the
         # DELETE below does it (undone with the request if the request is undone).
         self._delete([row_id])
-        self.env.cr.postcommit.add(lambda: self._forget_committed([row_id]))
+        committed = self.env.cr.postcommit.data.setdefault("crmcom.attempt.journal", [])
+        if not committed:
+            self.env.cr.postcommit.add(lambda: self._forget_committed(committed))
+        committed.append(row_id)
         return row_id
 
     @api.model
@@ -166,21 +171,28 @@ class CrmcomAttemptJournal(models.Model):
         return recovered
 
     @api.model
+    def _spends_recorded(self, order):
+        """How many spends ``order`` holds on its purchase (the till asks for one)."""
+        return int(bool(order.crmcom_spend_id or order.crmcom_additional_spend_amount))
+
+    @api.model
     def _lost_spends(self, orders):
         """{order uuid: row ids} of the spend requests that lost requests may have
-        made on the current purchase of ``orders`` (rows kept while the order has
-        no purchase yet: its lost purchase may be found again; rows of an earlier
-        purchase are removed)."""
+        made on the current purchase of ``orders``. Rows are kept while the order
+        has no purchase yet (its lost purchase may be found again); rows of an
+        earlier purchase, or of a spend the order holds, are removed."""
         rows = self._rows(orders, "spend")
         lost = {}
-        stale = []
+        done = []
         for order in orders:
-            for row_id, key, *_rest in rows.get(order.uuid, ()):
-                if not order.crmcom_purchase_id or key == order.crmcom_purchase_id:
+            for row_id, key, attempt, *_rest in rows.get(order.uuid, ()):
+                if not order.crmcom_purchase_id or (
+                    key == order.crmcom_purchase_id and attempt >= self._spends_recorded(order)
+                ):
                     lost.setdefault(order.uuid, []).append(row_id)
                 else:
-                    stale.append(row_id)
-        self._delete(stale)
+                    done.append(row_id)
+        self._delete(done)
         return lost
 
     @api.autovacuum

@@ -696,7 +696,9 @@ class CrmcomRewards(models.AbstractModel):
             if shown.additional_spend_amount > 0:
                 order.crmcom_additional_spend_amount = float(shown.additional_spend_amount)
                 return
-        journal._write_ahead(order, "spend", order.crmcom_purchase_id)
+        journal._write_ahead(
+            order, "spend", order.crmcom_purchase_id, attempt=journal._spends_recorded(order)
+        )
         try:
             data = client.create_spend_request(
                 customer=self._order_customer(order),
@@ -1448,7 +1450,8 @@ def _exchange_purchase(client, attempt):
     attempt may have reached CRM.COM, else create it. No database here: worker
     threads run it. Returns (PurchaseResult, outdated): ``outdated`` when the
     purchase found is not the order as it is now (an earlier attempt sent it
-    before the order changed: its total differs). Raises CrmcomError."""
+    before the order changed: its total differs; or it was cancelled since).
+    Raises CrmcomError."""
     purchase = attempt.purchase
     found = None
     if attempt.look_up_first:
@@ -1460,10 +1463,9 @@ def _exchange_purchase(client, attempt):
         result = read_purchase(data)
     except ValueError as error:  # an OK answer without a usable purchase
         raise CrmcomProtocolError(str(error), maybe_applied=True) from None
-    outdated = (
-        found is not None
-        and result.total_amount is not None
-        and result.total_amount != purchase.total_amount
+    outdated = found is not None and (
+        not result.is_posted
+        or (result.total_amount is not None and result.total_amount != purchase.total_amount)
     )
     return result, outdated
 

@@ -71,6 +71,30 @@ class TestCrmcomLostRequests(CommittedPosCase):
         self.assertEqual(self.simulator.call_count(SPEND), 1)
         self.assert_wallet_matches_order(order_id)
 
+    def test_rows_left_by_a_worker_dying_right_after_its_commit_change_nothing(self):
+        draft = self.draft_data(5)
+        [order_id] = self.sync(draft)
+        answer = self.spend(draft["uuid"], 5)
+        self.assertTrue(answer["ok"], answer)
+        [purchase] = self.simulator.purchases()
+        # The request committed, then its worker died before striking its rows off.
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """INSERT INTO crmcom_attempt_journal
+                          (order_uuid, kind, key, attempt, created_at)
+                   VALUES (%s, 'purchase', %s, 1, now() at time zone 'UTC'),
+                          (%s, 'spend', %s, 0, now() at time zone 'UTC')""",
+                [draft["uuid"], draft["name"], draft["uuid"], purchase["id"]],
+            )
+        self.sync(self.paid_data(draft, redemption=5.0))
+        self.drain()
+        self.assertEqual(self.order_states([order_id]), {order_id: "sent"})
+        self.assertEqual(self.simulator.call_count(CREATE), 1)
+        self.assertEqual(self.simulator.call_count(SPEND), 1)
+        self.assertEqual(self.simulator.call_count(CANCEL), 0)
+        self.assertEqual(self.journal(draft["uuid"]), [])
+        self.assert_wallet_matches_order(order_id)
+
     def test_a_spend_run_again_by_odoo_after_a_serialization_failure_is_made_once(self):
         draft = self.draft_data(5)
         self.sync(draft)
