@@ -176,6 +176,12 @@ class Simulator:
             return sum(1 for c in self._calls if endpoint in (None, c["endpoint"]))
 
     @property
+    def in_flight(self):
+        """The API requests being served right now."""
+        with self._calls_lock:
+            return self._in_flight
+
+    @property
     def peak_in_flight(self):
         """The most API requests served at the same time since the last reset."""
         with self._calls_lock:

@@ -79,9 +79,11 @@ RESETTABLE_FIELDS = (
 # after a crash, the next attempt looks it up first).
 IN_FLIGHT_LEASE = datetime.timedelta(minutes=5)
 # Orders handled per transaction by the sender, per request allowed in flight: two
-# rounds of requests, few enough that a refund synced meanwhile never waits long
-# for the row lock of the order it refunds.
+# rounds of requests, few enough that a refund synced meanwhile (which does not
+# wait for the order it refunds) is applied soon after.
 CHUNK_PER_REQUEST = 2
+# A refund whose original order is still held elsewhere is looked at again after this.
+REFUND_RECHECK = datetime.timedelta(seconds=10)
 RETRY_DELAY_BASE = datetime.timedelta(minutes=1)
 RETRY_DELAY_CAP = datetime.timedelta(hours=1)
 
@@ -1288,17 +1290,31 @@ class CrmcomRewards(models.AbstractModel):
                 if not orders:
                     break
                 handled += len(orders)
+                refunds = orders.filtered(lambda order: order.crmcom_state == "refund_pending")
+                if refunds:  # first: they may change what the others become
+                    self._apply_waiting_refunds(refunds)
                 cancellations = orders.filtered(
                     lambda order: order.crmcom_state == "cancel_pending"
                 )
                 for order in cancellations:  # rare: one at a time
                     company = order.company_id
                     self.with_company(company)._cancel_order_purchase(order.with_company(company))
-                self._send_purchases(orders - cancellations, pool=pool, commit=commit)
+                purchases = orders.filtered(lambda order: order.crmcom_state == "pending")
+                self._send_purchases(purchases, pool=pool, commit=commit)
                 if commit:
                     # One transaction per chunk: a refund never waits long for it.
                     self.env.cr.commit()  # pylint: disable=invalid-commit
         return handled
+
+    @api.model
+    def _apply_waiting_refunds(self, refunds):
+        """Refunds saved while their original order was being sent: applied now,
+        or looked at again shortly if the original is still held."""
+        waiting = refunds - refunds._crmcom_apply_refunds()
+        if waiting:
+            later = fields.Datetime.now() + REFUND_RECHECK
+            waiting.write({"crmcom_next_attempt_at": later})
+            self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")._trigger(later)
 
     @api.model
     def _parallel_requests(self):
@@ -1315,7 +1331,7 @@ class CrmcomRewards(models.AbstractModel):
             SQL(
                 """SELECT id FROM pos_order
                     WHERE crmcom_next_attempt_at <= %(now)s
-                      AND (crmcom_state = 'cancel_pending'
+                      AND (crmcom_state IN ('cancel_pending', 'refund_pending')
                            OR (crmcom_state = 'pending' AND state IN ('paid', 'done', 'invoiced')))
                  ORDER BY crmcom_next_attempt_at, id
                     LIMIT %(limit)s

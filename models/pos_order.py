@@ -9,6 +9,8 @@ CRMCOM_STATES = [
     ("failed", "Failed"),
     ("cancel_pending", "Cancellation pending"),
     ("cancelled", "Cancelled"),
+    # A refund whose original order a worker was sending: applied by the sender.
+    ("refund_pending", "Refund to apply"),
 ]
 REDUCTION_METHODS = [
     ("FRONT_END_REDUCTION", "Front-end reduction"),
@@ -184,8 +186,33 @@ class PosOrder(models.Model):
             and order.lines.refunded_orderline_id
         )
         refunds._crmcom_check_redemption_share()
-        refunds.lines.refunded_orderline_id.order_id._crmcom_refunded()
+        refunds._crmcom_apply_refunds()
         return to_send
+
+    def _crmcom_apply_refunds(self):
+        """Apply these refunds to the purchases of their original orders, now if
+        no one holds those orders. An original the sender holds (its purchase on
+        its way to CRM.COM) is not waited for: the sale never waits for CRM.COM.
+        The refund is then marked and the sender applies it once it let go.
+        Returns the refunds applied."""
+        originals = self.lines.refunded_orderline_id.order_id.filtered(
+            lambda order: order.crmcom_state != "none"
+        )
+        held = originals.browse(self.env["crmcom.rewards"]._lock_unless_busy(originals).ids)
+        held._crmcom_refunded()
+        waiting = self.filtered(
+            lambda refund: refund.lines.refunded_orderline_id.order_id & (originals - held)
+        )
+        if waiting:
+            waiting.write(
+                {"crmcom_state": "refund_pending", "crmcom_next_attempt_at": fields.Datetime.now()}
+            )
+            self._crmcom_wake_sender()
+        applied = self - waiting
+        applied.filtered(lambda refund: refund.crmcom_state == "refund_pending").write(
+            {"crmcom_state": "none", "crmcom_next_attempt_at": False}
+        )
+        return applied
 
     def _crmcom_refunded(self):
         """Orders some of whose items were refunded. A full refund cancels the

@@ -63,6 +63,19 @@ def test_peak_in_flight_counts_requests_served_at_the_same_time(simulator, sim_a
         thread.join()
     assert simulator.peak_in_flight == 3
     assert simulator.snapshot()["peak_in_flight"] == 3
+    assert simulator.in_flight == 0
+
+
+def test_in_flight_counts_the_requests_being_served_now(simulator, sim_api):
+    simulator.set_latency(1.0)
+    thread = threading.Thread(target=show_alice, args=(sim_api,))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not simulator.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert simulator.in_flight == 1
+    thread.join()
+    assert simulator.in_flight == 0
     simulator.reset()
     assert simulator.peak_in_flight == 0
 

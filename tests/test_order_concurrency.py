@@ -6,6 +6,7 @@ import threading
 import time
 from decimal import Decimal
 
+from odoo import fields
 from odoo.tests import tagged
 
 from ..crmcom_simulator import Fault
@@ -15,6 +16,8 @@ CREATE = "customer_events/purchases/create"
 # Long enough for the other thread to arrive while a call or a transaction is
 # under way, whatever the load of the machine.
 OVERLAP = 1.0
+# A CRM.COM call long enough for a till request to be done before it is.
+SLOW_CALL = 4.0
 
 
 @tagged("post_install", "-at_install")
@@ -115,7 +118,8 @@ class TestCrmcomConcurrency(CommittedPosCase):
         reference = self.fetch_rows(
             "SELECT pos_reference FROM pos_order WHERE id = %s", [order_id]
         )[0][0]
-        self.simulator.inject(Fault(endpoint=CREATE, kind="latency", delay=OVERLAP, times=1))
+        # CRM.COM takes its time: the refund is synced while the create is served.
+        self.simulator.inject(Fault(endpoint=CREATE, kind="latency", delay=SLOW_CALL, times=1))
         refund = self.order_data(2, refund_of=sold_line_id)
 
         def till():
@@ -125,14 +129,22 @@ class TestCrmcomConcurrency(CommittedPosCase):
                 [[attempts]] = self.fetch_rows(
                     "SELECT crmcom_attempts FROM pos_order WHERE id = %s", [order_id]
                 )
-                if attempts:
+                if attempts and self.simulator.in_flight:
                     break
                 time.sleep(0.02)
-            return self.sync(refund)
+            [refund_id] = self.sync(refund)
+            # The sale never waits for CRM.COM: the refund is saved while the
+            # worker still holds the order it refunds, its create still in flight.
+            return refund_id, self.simulator.in_flight, self.order_states([refund_id])
 
         outcomes = self.in_threads(till, self.run_worker)
         self.assert_overlapped(outcomes)
+        refund_id, in_flight_after_sync, states_after_sync = outcomes[0][2]
+        self.assertEqual(in_flight_after_sync, 1, "the refund waited for CRM.COM")
+        # Left to the sender, which applied it once its chunk was done.
+        self.assertEqual(states_after_sync, {refund_id: "refund_pending"})
         self.drain()
+        self.assertEqual(self.order_states([refund_id]), {refund_id: "none"})
         purchases = self.simulator.purchases()
         by_reference = {p["reference_number"]: p for p in purchases}
         self.assertEqual(len(purchases), 2, purchases)
@@ -141,3 +153,35 @@ class TestCrmcomConcurrency(CommittedPosCase):
         self.assertEqual(kept["life_cycle_state"], "POSTED")
         self.assertEqual(kept["total_amount"], Decimal("12.00"))
         self.assertEqual(self.order_states([order_id]), {order_id: "sent"})
+
+    def test_a_refund_of_an_order_held_elsewhere_is_applied_once_it_is_free(self):
+        [order_id] = self.sync(self.order_data(5))
+        self.drain()
+        [[sold_line_id]] = self.fetch_rows(
+            "SELECT id FROM pos_order_line WHERE order_id = %s", [order_id]
+        )
+        refund = self.order_data(5, refund_of=sold_line_id)  # everything returned
+        with self.registry.cursor() as holder:
+            # Another worker holds the order (say, cancelling it for another reason).
+            holder.execute("SELECT id FROM pos_order WHERE id = %s FOR UPDATE", [order_id])
+            [(_started, _ended, [refund_id])] = self.in_threads(lambda: self.sync(refund))
+            self.assertEqual(self.order_states([refund_id]), {refund_id: "refund_pending"})
+            self.run_worker()  # still held: the refund waits for its turn
+            self.assertEqual(
+                self.order_states([order_id, refund_id]),
+                {order_id: "sent", refund_id: "refund_pending"},
+            )
+            [[recheck_at]] = self.fetch_rows(
+                "SELECT crmcom_next_attempt_at FROM pos_order WHERE id = %s", [refund_id]
+            )
+            self.assertGreater(recheck_at, fields.Datetime.now())
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE pos_order SET crmcom_next_attempt_at = %s WHERE id = %s",
+                [fields.Datetime.now(), refund_id],
+            )
+        self.drain()
+        self.assertEqual(
+            self.order_states([order_id, refund_id]), {order_id: "cancelled", refund_id: "none"}
+        )
+        self.assertEqual(self.simulator.purchases(state="POSTED"), [])
