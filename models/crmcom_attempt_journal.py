@@ -199,7 +199,7 @@ class CrmcomAttemptJournal(models.Model):
     def _gc_recover_forgotten(self):
         """Rows left by lost requests whose order nothing touched since (a sale
         abandoned after its till request died, a Retry that died): the orders are
-        recovered as at their next step would, and rows of orders gone or done
+        recovered as their next step would do, and rows of orders gone or done
         with CRM.COM are removed."""
         self.env.cr.execute(
             SQL(

@@ -972,15 +972,22 @@ class CrmcomRewards(models.AbstractModel):
             raise CrmcomOrderError(
                 _("The point of sale %(pos)s has no CRM.COM unit.", pos=config.name)
             )
-        return Purchase(
-            customer=self._order_customer(order),
-            unit=config._crmcom_unit_identifier(),
-            performed_on=self._performed_on(order),
-            reference_number=reference or order.crmcom_reference or order.pos_reference,
-            lines=self._order_lines(order),
-            external_system=config._crmcom_external_system(),
-            external_system_reference_number=order.uuid or None,
-        )
+        try:
+            return Purchase(
+                customer=self._order_customer(order),
+                unit=config._crmcom_unit_identifier(),
+                performed_on=self._performed_on(order),
+                reference_number=reference or order.crmcom_reference or order.pos_reference,
+                lines=self._order_lines(order),
+                external_system=config._crmcom_external_system(),
+                external_system_reference_number=order.uuid or None,
+            )
+        except ValueError as error:
+            # The order itself is at fault (its lines, its till): it fails with the
+            # reason, and never stops the sender from sending the others.
+            raise CrmcomOrderError(
+                _("This order cannot be sent to CRM.COM as it is: %(problem)s", problem=error)
+            ) from None
 
     @api.model
     def _lock(self, orders):
