@@ -525,15 +525,7 @@ class CrmcomRewards(models.AbstractModel):
                     problem=order.crmcom_last_error,
                 )
             return {"ok": False, "reason": "unavailable", "message": message}
-        sequence = order.crmcom_sequence + 1
-        order.write(
-            {
-                **{name: False for name in RESETTABLE_FIELDS},
-                "crmcom_state": "none",
-                "crmcom_sequence": sequence,
-                "crmcom_reference": f"{order.pos_reference}/{sequence + 1}",
-            }
-        )
+        order.write(_next_purchase_values(order, crmcom_state="none"))
         return {"ok": True}
 
     @api.model
@@ -578,15 +570,8 @@ class CrmcomRewards(models.AbstractModel):
         wallet_before = order.crmcom_wallet_before
         order.crmcom_state = "cancel_pending"
         self._cancel_order_purchase(order, raise_errors=True)
-        sequence = order.crmcom_sequence + 1
         order.write(
-            {
-                **{name: False for name in RESETTABLE_FIELDS},
-                "crmcom_state": "none",
-                "crmcom_sequence": sequence,
-                "crmcom_reference": f"{order.pos_reference}/{sequence + 1}",
-                "crmcom_wallet_before": wallet_before,
-            }
+            _next_purchase_values(order, crmcom_state="none", crmcom_wallet_before=wallet_before)
         )
         self._send_purchase(order)
 
@@ -693,10 +678,9 @@ class CrmcomRewards(models.AbstractModel):
         journal = self.env["crmcom.attempt.journal"]
         lost = journal._lost_spends(order).get(order.uuid)
         if lost:
-            shown = read_purchase(client.show_purchase({"id": order.crmcom_purchase_id}))
+            found = self._spend_found_on_purchase(order, client)
             journal._delete(lost)
-            if shown.additional_spend_amount > 0:
-                order.crmcom_additional_spend_amount = float(shown.additional_spend_amount)
+            if found:
                 return
         journal._write_ahead(
             order, "spend", order.crmcom_purchase_id, attempt=journal._spends_recorded(order)
@@ -714,13 +698,9 @@ class CrmcomRewards(models.AbstractModel):
             )
             result = read_spend_request(data)
         except CrmcomError as error:
-            if not error.maybe_applied:
+            # Applied, answer lost? The purchase says how much was spent.
+            if not error.maybe_applied or not self._spend_found_on_purchase(order, client):
                 raise
-            shown = read_purchase(client.show_purchase({"id": order.crmcom_purchase_id}))
-            if shown.additional_spend_amount <= 0:
-                raise
-            # Applied, answer lost: the purchase says how much was spent.
-            order.crmcom_additional_spend_amount = float(shown.additional_spend_amount)
             return
         except ValueError as error:
             raise CrmcomProtocolError(str(error), maybe_applied=True) from None
@@ -731,6 +711,16 @@ class CrmcomRewards(models.AbstractModel):
                 "crmcom_additional_spend_amount": float(result.spent_amount),
             }
         )
+
+    @api.model
+    def _spend_found_on_purchase(self, order, client):
+        """Whether CRM.COM's purchase of ``order`` holds an additional spend (one
+        whose answer never reached the order); if so, the order takes its amount."""
+        shown = read_purchase(client.show_purchase({"id": order.crmcom_purchase_id}))
+        if shown.additional_spend_amount <= 0:
+            return False
+        order.crmcom_additional_spend_amount = float(shown.additional_spend_amount)
+        return True
 
     @api.model
     def _write_redemption(self, order):
@@ -1220,16 +1210,13 @@ class CrmcomRewards(models.AbstractModel):
                 }
             )
             return
-        sequence = order.crmcom_sequence + 1
         order.write(
-            {
-                **{name: False for name in RESETTABLE_FIELDS},
-                "crmcom_replace_after_cancel": False,
-                "crmcom_state": "pending",
-                "crmcom_sequence": sequence,
-                "crmcom_reference": f"{order.pos_reference}/{sequence + 1}",
-                "crmcom_next_attempt_at": fields.Datetime.now(),
-            }
+            _next_purchase_values(
+                order,
+                crmcom_replace_after_cancel=False,
+                crmcom_state="pending",
+                crmcom_next_attempt_at=fields.Datetime.now(),
+            )
         )
 
     @api.model
@@ -1491,6 +1478,18 @@ def _exchange_purchase(client, attempt):
         or (result.total_amount is not None and result.total_amount != purchase.total_amount)
     )
     return result, outdated
+
+
+def _next_purchase_values(order, **values):
+    """What starts the next purchase of ``order`` once its last one is cancelled:
+    the earlier purchase forgotten, the next reference number (``<ref>/2``, ``/3``…)."""
+    sequence = order.crmcom_sequence + 1
+    return {
+        **{name: False for name in RESETTABLE_FIELDS},
+        "crmcom_sequence": sequence,
+        "crmcom_reference": f"{order.pos_reference}/{sequence + 1}",
+        **values,
+    }
 
 
 def _redemption(order):
