@@ -5,6 +5,7 @@ from . import crmcom_rewards
 from . import crmcom_till_preview
 from . import pos_config
 from . import pos_order
+from . import pos_order_line
 from . import product_product
 from . import product_template
 from . import res_company

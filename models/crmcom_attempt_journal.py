@@ -3,6 +3,8 @@ import datetime
 from odoo import _, api, fields, models
 from odoo.tools import SQL
 
+from . import trust
+
 # A row older than this whose order no one touched since is brought back by the
 # daily vacuum (the order is then looked up in CRM.COM by the scheduled sender).
 STALE_AFTER = datetime.timedelta(hours=1)
@@ -196,6 +198,7 @@ class CrmcomAttemptJournal(models.Model):
         return lost
 
     @api.autovacuum
+    @trust.flow
     def _gc_recover_forgotten(self):
         """Rows left by lost requests whose order nothing touched since (a sale
         abandoned after its till request died, a Retry that died): the orders are

@@ -7,7 +7,8 @@ from odoo import api, fields, models
 class CrmcomCallLog(models.Model):
     """One CRM.COM call: what was asked, what came back, how long it took.
 
-    Bodies are stored with secrets already removed by the client."""
+    Bodies are stored with secrets already removed by the client, and with the
+    customers' cards, phones and e-mails masked (last 4 characters)."""
 
     _name = "crmcom.call.log"
     _description = "CRM.COM Call Log"
@@ -55,8 +56,8 @@ class CrmcomCallLog(models.Model):
                     "success": record.outcome == "OK",
                     "http_status": record.http_status or 0,
                     "error_message": str(record.error) if record.error else False,
-                    "request_body": _dump(record.request),
-                    "response_body": _dump(record.response),
+                    "request_body": _dump(mask_personal(record.request)),
+                    "response_body": _dump(mask_personal(record.response)),
                     "company_id": company.id,
                     "pos_order_id": order.id if order else False,
                     "partner_id": partner.id if partner else False,
@@ -73,6 +74,43 @@ class CrmcomCallLog(models.Model):
             self.sudo().search(
                 [("company_id", "=", company.id), ("create_date", "<", limit)]
             ).unlink()
+
+
+# Where CRM.COM requests and answers carry a customer's card, phone or e-mail.
+PERSONAL_KEYS = frozenset(
+    {
+        "authentication_code",
+        "identifier",
+        "access_token",
+        "email",
+        "email_address",
+        "phone",
+        "phone_number",
+        "mobile",
+        "mobile_number",
+        "card_number",
+    }
+)
+
+
+def mask_personal(body):
+    """``body`` with every personal identifier cut to its last 4 characters."""
+    if isinstance(body, dict):
+        return {
+            key: _masked(value) if key in PERSONAL_KEYS else mask_personal(value)
+            for key, value in body.items()
+        }
+    if isinstance(body, list | tuple):
+        return [mask_personal(item) for item in body]
+    return body
+
+
+def _masked(value):
+    if isinstance(value, str):
+        return "*" * max(0, len(value) - 4) + value[-4:] if len(value) > 4 else "****"
+    if isinstance(value, dict | list | tuple):
+        return mask_personal(value)
+    return value
 
 
 def _dump(body):

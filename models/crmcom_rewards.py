@@ -8,6 +8,8 @@ as a traceback.
 
 import dataclasses
 import datetime
+import hashlib
+import json
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -41,6 +43,7 @@ from ..crmcom import (
     rewards_participant_identifier,
 )
 from ..crmcom.tokens import jwt_claims
+from . import trust
 
 _logger = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ IDENTIFIER_KINDS = ("access_token", "number", "id")
 # usual spellings).
 NOT_FOUND_CODES = frozenset({"NOT_FOUND", "INVALID_IDENTIFIER", "NO_RECORD_FOUND"})
 MAX_IDENTIFIER_LENGTH = 200
+# No till spends more in one go; larger numbers are typing or crafted input.
+MAX_SPEND_AMOUNT = Decimal(1_000_000_000)
 # A lost answer is looked up among the purchases submitted since a little before the
 # first attempt (clocks of Odoo and CRM.COM may differ).
 LOOKUP_MARGIN = datetime.timedelta(hours=1)
@@ -74,6 +79,7 @@ RESETTABLE_FIELDS = (
     "crmcom_next_attempt_at",
     "crmcom_last_error",
     "crmcom_sent_at",
+    "crmcom_basket_digest",
 )
 # An order being sent is not due again before this (its worker holds it meanwhile;
 # after a crash, the next attempt looks it up first).
@@ -212,29 +218,44 @@ class CrmcomRewards(models.AbstractModel):
         return rewards_participant_identifier(**{kind: value})
 
     @api.model
-    def _link_partner(self, participant, *, token=None):
-        """The Odoo customer of a CRM.COM participant: found by participant id, then
-        by access token, then by participant number, else created. Never two
+    def _link_partner(self, participant, company, *, token=None):
+        """The Odoo customer of a participant of ``company``'s CRM.COM: found by
+        participant id, then by access token, then by participant number, among the
+        customers of that CRM.COM visible to ``company``; else created. Never two
         customers for one participant, even when two tills identify at once."""
         if not participant.id:
             raise CrmcomOrderError(_("CRM.COM sent a customer without an id."))
         partners = (
             self.env["res.partner"].sudo().with_context(active_test=False, tracking_disable=True)
         )
-        partner = partners.search([("crmcom_participant_id", "=", participant.id)], limit=1)
+        members = [
+            ("crmcom_company_id", "=", company.id),
+            ("company_id", "in", [company.id, False]),
+        ]
+        partner = partners.search(
+            [("crmcom_participant_id", "=", participant.id), *members], limit=1
+        )
         if not partner:
             # Serialises concurrent linking of the same participant until commit
             # (only needed when the customer may be linked or created here).
             self.env.cr.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"crmcom:{participant.id}",)
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                (f"crmcom:{company.id}:{participant.id}",),
             )
-            partner = partners.search([("crmcom_participant_id", "=", participant.id)], limit=1)
+            partner = partners.search(
+                [("crmcom_participant_id", "=", participant.id), *members], limit=1
+            )
         if not partner and token:
             partner = (
                 self.env["crmcom.access.token"]
                 .sudo()
-                .search([("code", "=", token)], limit=1)
-                .partner_id
+                .search([("code", "=", token), ("company_id", "in", [company.id, False])], limit=1)
+                .partner_id.filtered_domain(
+                    [
+                        ("crmcom_company_id", "in", [company.id, False]),
+                        ("company_id", "in", [company.id, False]),
+                    ]
+                )
             )
             if partner.crmcom_participant_id and partner.crmcom_participant_id != participant.id:
                 partner = partners  # the token moved to another participant
@@ -243,10 +264,12 @@ class CrmcomRewards(models.AbstractModel):
                 [
                     ("crmcom_participant_number", "=", participant.number),
                     ("crmcom_participant_id", "=", False),
+                    *members,
                 ],
                 limit=1,
             )
         identity = {
+            "crmcom_company_id": company.id,
             "crmcom_participant_id": participant.id,
             "crmcom_participant_number": participant.number or False,
             "crmcom_account_id": participant.account_id or False,
@@ -261,7 +284,11 @@ class CrmcomRewards(models.AbstractModel):
                 {"name": participant.name or participant.number, **identity, **wallet}
             )
             return self._linked(partner, token)
-        changed = {name: value for name, value in identity.items() if partner[name] != value}
+        changed = {
+            name: value
+            for name, value in identity.items()
+            if (partner[name].id if name == "crmcom_company_id" else partner[name]) != value
+        }
         if changed:
             partner.write(changed)
         # The wallet snapshot changes at every identification: a plain UPDATE, as a
@@ -289,7 +316,9 @@ class CrmcomRewards(models.AbstractModel):
     @api.model
     def _remember_token(self, partner, code):
         tokens = self.env["crmcom.access.token"].sudo()
-        known = tokens.search([("code", "=", code)], limit=1)
+        known = tokens.search(
+            [("code", "=", code), ("company_id", "=", partner.crmcom_company_id.id)], limit=1
+        )
         now = fields.Datetime.now()
         if not known:
             tokens.create({"code": code, "partner_id": partner.id})
@@ -301,12 +330,15 @@ class CrmcomRewards(models.AbstractModel):
             known.write({"partner_id": partner.id, "last_used": now})
 
     @api.model
+    @trust.flow
     def identify_customer(self, config_id, kind, value):
         """The till's "identify" (guide step 1): find the participant in CRM.COM by
         access token, number or id, link it to an Odoo customer and return what the
         cashier sees. Never raises for CRM.COM trouble: ``{"ok": False, "reason",
         "message"}`` tells the cashier what happened and that the sale can go on."""
-        config = self._till(config_id)
+        config, refusal = self._till(config_id)
+        if refusal:
+            return refusal
         try:
             identifier = self._participant_identifier(kind, value)
         except ValueError as error:
@@ -335,7 +367,9 @@ class CrmcomRewards(models.AbstractModel):
             }
         try:
             partner = self._link_partner(
-                participant, token=value.strip() if kind == "access_token" else None
+                participant,
+                config.company_id,
+                token=value.strip() if kind == "access_token" else None,
             )
         except CrmcomOrderError as error:
             return {"ok": False, "reason": "invalid_answer", "message": str(error)}
@@ -350,6 +384,7 @@ class CrmcomRewards(models.AbstractModel):
         }
 
     @api.model
+    @trust.flow
     def preview_order(self, config_id, order_data):
         """The till's rewards panel (guide, advanced flow step 2): what CRM.COM
         would award and let the customer spend on the order as it stands.
@@ -357,12 +392,14 @@ class CrmcomRewards(models.AbstractModel):
         ``order_data``: ``{"uuid", "partner_id", "lines": [{"product_id", "qty",
         "price_subtotal", "price_subtotal_incl"}]}`` in the till's currency. The
         answer is kept on the server for the spend request's checks."""
-        config = self._till(config_id)
+        config, refusal = self._till(config_id)
+        if refusal:
+            return refusal
         try:
             uuid, partner, lines = self._draft_order(config, order_data)
             now = fields.Datetime.now()
             purchase = Purchase(
-                customer=self._partner_customer(partner),
+                customer=self._partner_customer(partner, config.company_id),
                 unit=config._crmcom_unit_identifier(),
                 performed_on=self._local_time(now, self.env.user, config.company_id),
                 reference_number=uuid,
@@ -383,6 +420,7 @@ class CrmcomRewards(models.AbstractModel):
                 "order_uuid": uuid,
                 "config_id": config.id,
                 "partner_id": partner.id,
+                "purchase_digest": _purchase_digest(purchase),
                 "total_amount": float(purchase.total_amount),
                 "reduction_method": preview.reduction_method,
                 "award_amount": float(preview.award_amount),
@@ -419,6 +457,7 @@ class CrmcomRewards(models.AbstractModel):
         }
 
     @api.model
+    @trust.flow
     def spend_order(self, config_id, order_uuid, amount):
         """The till's "Spend rewards" (guide steps 3-4): submit the order's purchase,
         then a spend request for ``amount`` (0 = only what CRM.COM spends by itself),
@@ -430,19 +469,16 @@ class CrmcomRewards(models.AbstractModel):
         minimum and maximum per spend, not above what is available nor above what
         is due. Asking twice (double click, second tab, reload) answers the first
         result again: never two purchases nor two spends for one order."""
-        config = self._till(config_id)
+        config, refusal = self._till(config_id)
+        if refusal:
+            return refusal
         try:
             requested = _amount(amount)
         except ValueError as error:
             return {"ok": False, "reason": "invalid", "message": str(error)}
-        order = self.env["pos.order"]
-        if isinstance(order_uuid, str) and order_uuid:
-            order = order.search(
-                [("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1
-            )
-        if not order:
-            return {"ok": False, "reason": "invalid", "message": _("Save the order first.")}
-        order.check_access("write")
+        order, refusal = self._till_order(config, order_uuid, _("Save the order first."))
+        if refusal:
+            return refusal
         # The CRM.COM fields are not tracked: spare each write the chatter's work.
         order = order.with_context(tracking_disable=True)
         self._lock(order)
@@ -488,20 +524,20 @@ class CrmcomRewards(models.AbstractModel):
         return self._spend_answer(order, requested)
 
     @api.model
+    @trust.flow
     def cancel_order_rewards(self, config_id, order_uuid):
         """The till's "Cancel redemption": cancel the draft order's purchase in
         CRM.COM now (its spend and awards with it), so that the cashier can change
         the order and redeem again. The next purchase of the order gets a new
         reference number (``<order reference>/2``, then ``/3``…)."""
-        config = self._till(config_id)
-        order = self.env["pos.order"]
-        if isinstance(order_uuid, str) and order_uuid:
-            order = order.search(
-                [("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1
-            )
-        if not order or order.state != "draft":
+        config, refusal = self._till(config_id)
+        if refusal:
+            return refusal
+        order, refusal = self._till_order(config, order_uuid, _("No open order to change."))
+        if refusal:
+            return refusal
+        if order.state != "draft":
             return {"ok": False, "reason": "invalid", "message": _("No open order to change.")}
-        order.check_access("write")
         order = order.with_context(tracking_disable=True)
         self._lock(order)
         self.env["crmcom.attempt.journal"]._recover_purchases(order)
@@ -525,7 +561,10 @@ class CrmcomRewards(models.AbstractModel):
                     problem=order.crmcom_last_error,
                 )
             return {"ok": False, "reason": "unavailable", "message": message}
-        order.write(_next_purchase_values(order, crmcom_state="none"))
+        # The spend is given back to the wallet: the order may deduct nothing now.
+        order.write(
+            _next_purchase_values(order, crmcom_state="none", crmcom_redemption_allowed=0.0)
+        )
         return {"ok": True}
 
     @api.model
@@ -581,9 +620,8 @@ class CrmcomRewards(models.AbstractModel):
         stands: the one the till showed, if it is fresh and for this customer and
         total, else a new one."""
         previews = self.env["crmcom.till.preview"].sudo()
-        preview = previews._latest(
-            order.uuid, order.partner_id, purchase.total_amount, PREVIEW_VALIDITY
-        )
+        digest = _purchase_digest(purchase)
+        preview = previews._latest(order.uuid, config, digest, PREVIEW_VALIDITY)
         if not preview:
             answer = self.preview_order(
                 config.id,
@@ -603,9 +641,11 @@ class CrmcomRewards(models.AbstractModel):
             )
             if not answer["ok"]:
                 raise CrmcomOrderError(answer["message"])
-            preview = previews._latest(
-                order.uuid, order.partner_id, purchase.total_amount, PREVIEW_VALIDITY
-            )
+            preview = previews._latest(order.uuid, config, digest, PREVIEW_VALIDITY)
+            if not preview:
+                # The till's lines and the saved ones give different purchases (a
+                # product code, a rounding): check against the latest preview.
+                preview = previews._latest(order.uuid, config, None, PREVIEW_VALIDITY)
         return preview
 
     @api.model
@@ -730,6 +770,7 @@ class CrmcomRewards(models.AbstractModel):
         order.write(
             {
                 "crmcom_redemption_amount": redemption,
+                "crmcom_redemption_allowed": redemption,
                 "crmcom_wallet_after": order.crmcom_wallet_before
                 + order.crmcom_awarded_amount
                 - redemption,
@@ -770,7 +811,14 @@ class CrmcomRewards(models.AbstractModel):
             partner = partner.browse(partner_id).exists()
         if not partner or not (partner.crmcom_account_number or partner.crmcom_account_id):
             raise ValueError(_("Identify the CRM.COM customer first."))
-        partner.check_access("read")
+        if not partner._crmcom_linked_to(config.company_id):
+            raise ValueError(
+                _("This customer is a member of another company's CRM.COM: identify them again.")
+            )
+        try:
+            partner.check_access("read")
+        except AccessError:
+            raise ValueError(_("Identify the CRM.COM customer first.")) from None
         raw_lines = order_data.get("lines")
         if not isinstance(raw_lines, list) or not raw_lines or len(raw_lines) > 1000:
             raise ValueError(_("The order has no lines."))
@@ -800,16 +848,45 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _till(self, config_id):
-        """The till of a POS call, checked: readable by the user and rewards on."""
-        if not isinstance(config_id, int) or isinstance(config_id, bool):
-            raise UserError(_("Unknown point of sale."))
+        """The till of a POS call, checked: a Point of Sale user of one of its
+        companies, and rewards on. Returns (config, None), or (None, the answer
+        that refuses the call)."""
+
+        def refused(message):
+            return None, {"ok": False, "reason": "refused", "message": message}
+
+        user = self.env.user
+        if not (self.env.su or user.has_group("point_of_sale.group_pos_user")):
+            return refused(_("Only Point of Sale users can use CRM.COM Rewards at a till."))
+        if not _is_id(config_id):
+            return refused(_("Unknown point of sale."))
         config = self.env["pos.config"].browse(config_id).exists()
-        if not config:
-            raise UserError(_("Unknown point of sale."))
-        config.check_access("read")
+        try:
+            config.check_access("read")
+        except AccessError:
+            config = config.browse()
+        if not config or not (self.env.su or config.company_id in user.company_ids):
+            return refused(_("Unknown point of sale."))
         if not config._crmcom_active():
-            raise UserError(_("CRM.COM Rewards is off for this point of sale."))
-        return config
+            return refused(_("CRM.COM Rewards is off for this point of sale."))
+        return config, None
+
+    @api.model
+    def _till_order(self, config, order_uuid, missing):
+        """The order ``order_uuid`` of ``config``, which the user may change: (order,
+        None), or (None, the answer that refuses the call, ``missing`` if none)."""
+        order = self.env["pos.order"]
+        if isinstance(order_uuid, str) and 0 < len(order_uuid) <= 64:
+            order = order.search(
+                [("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1
+            )
+        try:
+            order.check_access("write")
+        except AccessError:
+            order = order.browse()
+        if not order:
+            return None, {"ok": False, "reason": "invalid", "message": missing}
+        return order, None
 
     @api.model
     def _till_failure(self, error):
@@ -827,9 +904,12 @@ class CrmcomRewards(models.AbstractModel):
         }
 
     @api.model
+    @trust.flow
     def _refresh_partner(self, partner):
-        """Read ``partner``'s participant again (by stored id, else number) and update
-        the wallet balance; a notification says how it went."""
+        """Read ``partner``'s participant again (by stored id, else number) from the
+        CRM.COM it is a member of, and update the wallet balance; a notification
+        says how it went."""
+        partner = partner.with_env(self.env)
         partner.check_access("write")
         kind, value = (
             ("id", partner.crmcom_participant_id)
@@ -838,14 +918,16 @@ class CrmcomRewards(models.AbstractModel):
         )
         if not value:
             raise UserError(_("This customer is not linked to CRM.COM."))
-        company = self.env.company
+        company = partner.crmcom_company_id or self.env.company
+        if company not in self.env.user.company_ids:
+            raise AccessError(_("This customer is a member of another company's CRM.COM."))
         try:
             client = self._client(company, partner=partner)
             data = client.show_rewards_participant(self._participant_identifier(kind, value))
             participant = read_participant(data)
             if participant.id and partner.crmcom_participant_id not in (False, participant.id):
                 raise CrmcomOrderError(_("CRM.COM answered with another customer."))
-            self._link_partner(participant)
+            self._link_partner(participant, company)
         except (CrmcomError, CrmcomOrderError, ValueError) as error:
             return _notification(_("CRM.COM look-up failed"), self._describe_error(error), "danger")
         return _notification(
@@ -862,11 +944,19 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _order_customer(self, order):
-        return self._partner_customer(order.partner_id)
+        return self._partner_customer(order.partner_id, order.company_id)
 
     @api.model
-    def _partner_customer(self, partner):
-        """The accounts receivable identifier of a linked customer."""
+    def _partner_customer(self, partner, company):
+        """The accounts receivable identifier of a customer of ``company``'s CRM.COM."""
+        linked = partner.crmcom_account_number or partner.crmcom_account_id
+        if linked and not partner._crmcom_linked_to(company):
+            raise CrmcomOrderError(
+                _(
+                    "The customer %(name)s is a member of another company's CRM.COM.",
+                    name=partner.display_name,
+                )
+            )
         if partner.crmcom_account_number:
             return {"number": partner.crmcom_account_number}
         if partner.crmcom_account_id:
@@ -997,6 +1087,7 @@ class CrmcomRewards(models.AbstractModel):
         Returns True when the order has its purchase in CRM.COM. The order row is
         locked meanwhile, so no worker sends the same order at the same time."""
         order.ensure_one()
+        order = trust.in_flow(order)
         self._lock(order)
         self.env["crmcom.attempt.journal"]._recover_purchases(order)
         if order.crmcom_purchase_id or order.crmcom_state not in ("pending", "failed"):
@@ -1246,6 +1337,9 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _store_purchase(self, order, result):
+        if order.state == "draft":
+            # The till locks the basket CRM.COM now holds; so does the server.
+            order.crmcom_basket_digest = order._crmcom_basket_fingerprint()
         order.write(
             {
                 "crmcom_state": "sent",
@@ -1261,6 +1355,7 @@ class CrmcomRewards(models.AbstractModel):
         )
 
     @api.model
+    @trust.flow
     def _cron_submit_pending(self, batch_size=100, *, commit=True):
         """Scheduled action: handle up to ``batch_size`` due orders, oldest first, in
         small chunks (one transaction each) whose purchases are sent in parallel;
@@ -1425,6 +1520,7 @@ class CrmcomRewards(models.AbstractModel):
         if not self.env.user.has_group("point_of_sale.group_pos_manager"):
             raise AccessError(_("Only Point of Sale managers can send orders to CRM.COM again."))
         orders.check_access("write")
+        orders = trust.in_flow(orders)
         sent = failed = 0
         for order in orders.filtered(lambda order: order.crmcom_state == "failed"):
             if self._submit_order(order.sudo()):
@@ -1492,6 +1588,13 @@ def _next_purchase_values(order, **values):
     }
 
 
+def _purchase_digest(purchase):
+    """What a preview and a spend must agree on: the customer, the unit and the
+    products_set of ``purchase`` (not its date nor its reference)."""
+    basket = [purchase.customer, purchase.unit, [line.to_payload() for line in purchase.lines]]
+    return hashlib.sha256(json.dumps(basket, sort_keys=True).encode()).hexdigest()
+
+
 def _redemption(order):
     """What CRM.COM spent on the order: additional + instant + automatic spend."""
     return (
@@ -1513,6 +1616,8 @@ def _amount(value):
     amount = Decimal(str(value))
     if amount < 0:
         raise ValueError(_("The amount to spend cannot be negative."))
+    if amount > MAX_SPEND_AMOUNT:
+        raise ValueError(_("The amount to spend is too large."))
     if amount != amount.quantize(Decimal("0.01")):
         raise ValueError(_("The amount to spend has more than two decimals."))
     return amount

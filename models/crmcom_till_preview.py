@@ -16,6 +16,10 @@ class CrmcomTillPreview(models.Model):
     order_uuid = fields.Char(required=True, index=True)
     config_id = fields.Many2one("pos.config", required=True, ondelete="cascade")
     partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade")
+    purchase_digest = fields.Char(
+        help="The customer, unit and products_set previewed: a spend is checked against"
+        " a preview of the saved order as it is, never of another basket."
+    )
     total_amount = fields.Float(digits=(16, 2), required=True)
     reduction_method = fields.Char(required=True)
     award_amount = fields.Float(digits=(16, 2))
@@ -28,17 +32,17 @@ class CrmcomTillPreview(models.Model):
     allow_spending = fields.Boolean()
 
     @api.model
-    def _latest(self, order_uuid, partner, total_amount, max_age):
-        """The newest preview of this order for this customer and total, if fresh."""
-        return self.search(
-            [
-                ("order_uuid", "=", order_uuid),
-                ("partner_id", "=", partner.id),
-                ("total_amount", "=", float(total_amount)),
-                ("create_date", ">=", fields.Datetime.now() - max_age),
-            ],
-            limit=1,
-        )
+    def _latest(self, order_uuid, config, purchase_digest, max_age):
+        """The newest fresh preview of this order at ``config`` for this purchase
+        (``purchase_digest``; None: whatever the purchase previewed)."""
+        domain = [
+            ("order_uuid", "=", order_uuid),
+            ("config_id", "=", config.id),
+            ("create_date", ">=", fields.Datetime.now() - max_age),
+        ]
+        if purchase_digest is not None:
+            domain.append(("purchase_digest", "=", purchase_digest))
+        return self.search(domain, limit=1)
 
     @api.model
     def _gc_old_previews(self):

@@ -1,5 +1,7 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
+
+from . import trust
 
 
 class PosConfig(models.Model):
@@ -31,6 +33,30 @@ class PosConfig(models.Model):
         compute="_compute_crmcom_redemption_product_id",
         help="The product of the discount line of a CRM.COM redemption (the company's).",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._crmcom_check_settings_access(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._crmcom_check_settings_access(vals)
+        return super().write(vals)
+
+    @api.model
+    def _crmcom_check_settings_access(self, vals):
+        """A till's CRM.COM settings decide where its customers' purchases go (the
+        unit) and whether they go at all: Point of Sale managers only."""
+        fields_touched = trust.touched(vals, lambda name: name.startswith("crmcom_"))
+        if fields_touched and not trust.is_manager(self.env):
+            raise AccessError(
+                _(
+                    "Only Point of Sale managers can change the CRM.COM settings of a"
+                    " point of sale (%(fields)s).",
+                    fields=", ".join(fields_touched),
+                )
+            )
 
     @api.depends("company_id.crmcom_redemption_product_id")
     def _compute_crmcom_redemption_product_id(self):

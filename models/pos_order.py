@@ -1,6 +1,14 @@
+import hashlib
+import json
+import logging
+
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import float_compare, format_amount
+
+from . import trust
+
+_logger = logging.getLogger(__name__)
 
 CRMCOM_STATES = [
     ("none", "Not applicable"),
@@ -12,6 +20,9 @@ CRMCOM_STATES = [
     # A refund whose original order a worker was sending: applied by the sender.
     ("refund_pending", "Refund to apply"),
 ]
+# Above this many orders in one sync, the sync takes one exclusive lock instead of
+# one lock per order: PostgreSQL's lock table is sized for about 64 per transaction.
+SYNC_LOCKS_PER_ORDER_MAX = 64
 REDUCTION_METHODS = [
     ("FRONT_END_REDUCTION", "Front-end reduction"),
     ("BACK_END_REDUCTION", "Back-end reduction"),
@@ -80,6 +91,22 @@ class PosOrder(models.Model):
         readonly=True,
         help="What CRM.COM really spent on this order and the till deducted.",
     )
+    crmcom_redemption_allowed = fields.Float(
+        string="CRM.COM Redemption Confirmed",
+        digits=(16, 2),
+        copy=False,
+        readonly=True,
+        help="The redemption CRM.COM confirmed to the till after the server's spend"
+        " checks: the most the order may deduct, and the most the sender spends again"
+        " after a cancellation.",
+    )
+    crmcom_basket_digest = fields.Char(
+        string="CRM.COM Basket Fingerprint",
+        copy=False,
+        readonly=True,
+        help="The customer, price list, fiscal position and sale lines of a draft whose"
+        " purchase is in CRM.COM: the order may not change any of them.",
+    )
     crmcom_wallet_before = fields.Float(
         string="CRM.COM Wallet Before", digits=(16, 2), copy=False, readonly=True
     )
@@ -116,6 +143,53 @@ class PosOrder(models.Model):
         groups="base.group_system",
     )
 
+    # ------------------------------------------------------- who writes what
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        orders = self
+        if not trust.is_flow(self.env):
+            for vals in vals_list:
+                _refuse_story_fields(self.env, vals)
+            orders = trust.without_defaults(self, _is_story_field)
+        return super(PosOrder, orders).create(vals_list)
+
+    def write(self, vals):
+        if not trust.is_flow(self.env):
+            _refuse_story_fields(self.env, vals)
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_crmcom_purchase(self):
+        if self.filtered(lambda order: order.crmcom_state not in ("none", "cancelled")):
+            raise UserError(
+                _(
+                    "This order has a purchase in CRM.COM: cancel the order first, so that"
+                    " CRM.COM cancels the purchase, then delete it."
+                )
+            )
+
+    def _crmcom_refuse_basket_change(self):
+        """Lines of these orders are about to change outside a till sync (an RPC, the
+        back office): refused once CRM.COM holds what they were."""
+        if self.exists().filtered(lambda order: order._crmcom_basket_locked()):
+            raise AccessError(
+                _(
+                    "CRM.COM holds the purchase of this order: its lines change only"
+                    " through the till (after Cancel redemption) or a refund."
+                )
+            )
+
+    def _crmcom_basket_locked(self):
+        """The sale lines of this order may no longer change: a draft whose purchase
+        (and redemption) the till holds, or a sale whose CRM.COM story has begun."""
+        self.ensure_one()
+        if self.state == "draft":
+            return self.crmcom_state == "sent"
+        return self.crmcom_state != "none"
+
+    # ------------------------------------------------------------- till sync
+
     @api.model
     def sync_from_ui(self, orders):
         self._crmcom_claim_uuids(orders)
@@ -129,10 +203,23 @@ class PosOrder(models.Model):
         the unique uuid with an error for the cashier. Now the second one stops
         with PostgreSQL's lock_not_available, which Odoo's RPC layer
         (odoo.service.model.retrying) answers by rolling back and calling again, on
-        a snapshot that sees the first one's order: the same answer, one order."""
+        a snapshot that sees the first one's order: the same answer, one order.
+
+        A sync of many orders (a till back online) takes one exclusive lock
+        instead, which the others share: the locks a sync takes stay bounded."""
+        if not isinstance(orders, list):
+            return
         uuids = sorted(
-            {order["uuid"] for order in orders if isinstance(order, dict) and order.get("uuid")}
+            {
+                order["uuid"]
+                for order in orders
+                if isinstance(order, dict) and isinstance(order.get("uuid"), str)
+            }
         )
+        if len(uuids) > SYNC_LOCKS_PER_ORDER_MAX:
+            self.env.cr.execute("SELECT pg_advisory_xact_lock(hashtext('pos.order.sync:*'))")
+            return
+        self.env.cr.execute("SELECT pg_advisory_xact_lock_shared(hashtext('pos.order.sync:*'))")
         for uuid in uuids:
             key = f"pos.order.sync:{uuid}"
             self.env.cr.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [key])
@@ -151,29 +238,74 @@ class PosOrder(models.Model):
         # every field it loaded, or be crafted): the server decides.
         for key in [key for key in order if key.startswith("crmcom_")]:
             del order[key]
-        return super()._process_order(order, existing_order)
+        locked = existing_order and existing_order._crmcom_basket_locked()
+        checked = self.with_context(**{trust.CONTEXT_KEY: trust.CHECKED_SYNC})
+        order_id = super(PosOrder, checked)._process_order(
+            order, existing_order and existing_order.with_env(checked.env)
+        )
+        if locked:
+            saved = self.browse(order_id)
+            if saved.state == "draft" and saved._crmcom_basket_changed():
+                # Invariant "server decides": CRM.COM holds the purchase of the basket
+                # the till redeemed on; the till itself refuses these changes.
+                raise UserError(
+                    _(
+                        "CRM.COM has already redeemed rewards on this order: cancel the"
+                        " redemption before changing it."
+                    )
+                )
+        return order_id
+
+    def _crmcom_basket_fingerprint(self):
+        """What CRM.COM was told about this order and the till must not change: the
+        customer, price list, fiscal position and every line but the redemption."""
+        self.ensure_one()
+        currency = self.currency_id
+        redemption = self._crmcom_redemption_product()
+        lines = sorted(
+            (
+                line.product_id.id,
+                round(line.qty, 6),
+                round(line.discount or 0.0, 6),
+                currency.round(line.price_subtotal),
+                currency.round(line.price_subtotal_incl),
+            )
+            for line in self.lines
+            if line.product_id != redemption
+        )
+        basket = [self.partner_id.id, self.pricelist_id.id, self.fiscal_position_id.id, lines]
+        return hashlib.sha256(json.dumps(basket).encode()).hexdigest()
+
+    def _crmcom_basket_changed(self):
+        self.ensure_one()
+        return bool(self.crmcom_basket_digest) and (
+            self.crmcom_basket_digest != self._crmcom_basket_fingerprint()
+        )
 
     def action_pos_order_paid(self):
         # Paid at the till (order sync) or in the back office: queue for CRM.COM.
         result = super().action_pos_order_paid()
-        self._crmcom_queue()
+        trust.in_flow(self)._crmcom_queue()
         return result
 
     def _crmcom_queue(self):
         """Queue the purchase of every paid sale to a CRM.COM customer at a till with
         rewards on. The sender runs right after this transaction commits (Odoo's
         cron, triggered now): the sale never waits for CRM.COM."""
-        sales = self.filtered(
+        paid = self.filtered(
             lambda order: order.state in ("paid", "done", "invoiced")
-            and order.amount_total > 0
             and not order.lines.refunded_orderline_id
-            and (order.partner_id.crmcom_account_number or order.partner_id.crmcom_account_id)
+        )
+        sales = paid.filtered(
+            lambda order: order.amount_total > 0
+            and order.partner_id._crmcom_linked_to(order.company_id)
             and order.config_id._crmcom_active()
         )
         # A till request that died after calling CRM.COM: its purchase is looked
         # up, and a purchase it may have spent on is sent again (exactly once).
         recovered = self.env["crmcom.attempt.journal"]._recover_purchases(sales)
         replaced = self.env["crmcom.rewards"]._replace_after_lost_spends(sales)
+        replaced |= (paid - replaced)._crmcom_check_paid()
         to_send = sales.filtered(lambda order: order.crmcom_state == "none")
         if to_send:
             to_send.write(
@@ -247,6 +379,74 @@ class PosOrder(models.Model):
             ):
                 order.crmcom_replace_after_cancel = True
                 order._crmcom_queue_cancel()
+
+    def _crmcom_check_paid(self):
+        """Invariant "server decides", at payment: the paid order against what
+        CRM.COM holds. A basket changed since its purchase, or a redemption line
+        below what CRM.COM spent, has its purchase replaced (cancelled, then the
+        order sent again, spending at most the redemption confirmed); a redemption
+        line above what CRM.COM confirmed is never spent after the sale. Each is
+        written to the order's CRM.COM check. Returns the orders replaced."""
+        replaced = self.browse()
+        for order in self:
+            currency = order.currency_id
+            given = order._crmcom_redemption_given()
+            allowed = order.crmcom_redemption_allowed
+            messages = []
+
+            def money(amount, currency=currency):
+                return format_amount(self.env, amount, currency)
+
+            has_purchase = order.crmcom_state == "sent" and bool(order.crmcom_purchase_id)
+            replace = False
+            if has_purchase and order._crmcom_basket_changed():
+                replace = True
+                messages.append(
+                    _(
+                        "The order was paid with other items, amounts or customer than the"
+                        " purchase CRM.COM holds: that purchase is cancelled and the order"
+                        " sent again as paid."
+                    )
+                )
+            elif (
+                has_purchase and currency.compare_amounts(given, order.crmcom_redemption_amount) < 0
+            ):
+                replace = True
+                messages.append(
+                    _(
+                        "The till deducted %(given)s of CRM.COM rewards but CRM.COM spent"
+                        " %(spent)s: the purchase is cancelled and the order sent again, so"
+                        " that the wallet keeps the difference.",
+                        given=money(given),
+                        spent=money(order.crmcom_redemption_amount),
+                    )
+                )
+            if currency.compare_amounts(given, allowed) > 0:
+                messages.append(
+                    _(
+                        "The till deducted %(given)s of CRM.COM rewards, but CRM.COM"
+                        " confirmed %(allowed)s: %(gap)s was given without rewards, and is"
+                        " not spent in CRM.COM after the sale.",
+                        given=money(given),
+                        allowed=money(allowed),
+                        gap=money(given - allowed),
+                    )
+                )
+            if not messages:
+                continue
+            _logger.warning("Order %s: %s", order.pos_reference, " ".join(messages))
+            order.crmcom_warning = order._crmcom_joined_warning(*messages)
+            if replace:
+                replaced |= order
+        self.env["crmcom.rewards"]._replace_later(replaced)
+        return replaced
+
+    def _crmcom_redemption_given(self):
+        """The CRM.COM redemption this order deducted (its redemption lines)."""
+        self.ensure_one()
+        return self.currency_id.round(
+            -sum(self._crmcom_redemption_lines().mapped("price_subtotal_incl"))
+        )
 
     def _crmcom_redemption_product(self):
         return self.env["crmcom.rewards"]._redemption_product(self.company_id)
@@ -357,18 +557,18 @@ class PosOrder(models.Model):
         return "\n".join(warnings) or False
 
     def _crmcom_redemption_to_keep(self):
-        """The till's redemption on this order that the customer still has:
-        the discount given, less what refunds gave back to the wallet (refunded
-        redemption lines)."""
+        """The redemption on this order that the customer still has: the discount
+        given, at most what CRM.COM confirmed to the till, less what refunds gave
+        back to the wallet (refunded redemption lines)."""
         self.ensure_one()
         lines = self._crmcom_redemption_lines()
-        given = -sum(lines.mapped("price_subtotal_incl"))
+        given = min(self._crmcom_redemption_given(), self.crmcom_redemption_allowed)
         kept_back = sum(
             lines.refund_orderline_ids.filtered(
                 lambda line: line.order_id.state != "cancel"
             ).mapped("price_subtotal_incl")
         )
-        return self.currency_id.round(given - kept_back)
+        return self.currency_id.round(max(0.0, given - kept_back))
 
     def _crmcom_queue_cancel(self):
         """Cancel the purchases of these orders in CRM.COM, right after commit."""
@@ -391,18 +591,9 @@ class PosOrder(models.Model):
         # A draft abandoned at the till after a redemption: its purchase goes too.
         drafts = self.filtered(lambda order: order.state == "draft")
         result = super().action_pos_order_cancel()
-        drafts.filtered(lambda order: order.state == "cancel")._crmcom_queue_cancel()
+        cancelled = drafts.filtered(lambda order: order.state == "cancel")
+        trust.in_flow(cancelled)._crmcom_queue_cancel()
         return result
-
-    @api.ondelete(at_uninstall=False)
-    def _unlink_except_crmcom_purchase(self):
-        if self.filtered(lambda order: order.crmcom_state in ("sent", "cancel_pending")):
-            raise UserError(
-                _(
-                    "This order has a purchase in CRM.COM: cancel the order first, so that"
-                    " CRM.COM cancels the purchase, then delete it."
-                )
-            )
 
     def action_crmcom_retry(self):
         """Send again the orders whose submission failed (exactly once: an order whose
@@ -411,6 +602,23 @@ class PosOrder(models.Model):
         if not failed:
             return _notify(_("No failed CRM.COM submission among these orders."), "warning")
         return self.env["crmcom.rewards"]._retry_orders(failed)
+
+
+def _is_story_field(name):
+    return name.startswith("crmcom_")
+
+
+def _refuse_story_fields(env, vals):
+    fields_touched = trust.touched(vals, _is_story_field)
+    if fields_touched:
+        raise AccessError(
+            env._(
+                "The CRM.COM fields of an order are written by CRM.COM Rewards itself, as"
+                " the order is paid, cancelled or refunded (%(fields)s). To send a failed"
+                " order again, use Retry.",
+                fields=", ".join(fields_touched),
+            )
+        )
 
 
 def _notify(message, kind):

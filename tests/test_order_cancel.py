@@ -4,6 +4,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..crmcom_simulator import Fault
+from ..models.trust import in_flow
 from .common import ALICE, CrmcomPosCase
 
 CANCEL = "customer_events/purchases/cancel"
@@ -54,11 +55,11 @@ class TestCrmcomOrderCancel(CrmcomPosCase):
         self.simulator.inject(Fault(endpoint=CANCEL, kind="drop", applied=True))
         order.action_pos_order_cancel()  # paid orders are not cancelled by the till
         self.assertEqual(order.crmcom_state, "sent")
-        order._crmcom_queue_cancel()
+        in_flow(order)._crmcom_queue_cancel()
         self.drain()
         self.assertEqual(order.crmcom_state, "cancel_pending")
         self.assertIn("broke", order.crmcom_last_error)
-        order.crmcom_next_attempt_at = order.create_date
+        in_flow(order).crmcom_next_attempt_at = order.create_date
         self.drain()
         self.assertEqual(order.crmcom_state, "cancelled")
         self.assertEqual(self.wallet(), Decimal("20.00"))
@@ -68,13 +69,13 @@ class TestCrmcomOrderCancel(CrmcomPosCase):
         order = self.sell([(self.coffee, 2)])
         self.drain()
         self.simulator.inject(Fault(endpoint="*", kind="drop", times=None))
-        order._crmcom_queue_cancel()
+        in_flow(order)._crmcom_queue_cancel()
         for _attempt in range(3):
-            order.crmcom_next_attempt_at = order.create_date
+            in_flow(order).crmcom_next_attempt_at = order.create_date
             self.drain()
             self.assertEqual(order.crmcom_state, "cancel_pending")
         self.simulator.clear_faults()
-        order.crmcom_next_attempt_at = order.create_date
+        in_flow(order).crmcom_next_attempt_at = order.create_date
         self.drain()
         self.assertEqual(order.crmcom_state, "cancelled")
 
@@ -124,7 +125,7 @@ class TestCrmcomOrderCancel(CrmcomPosCase):
         self.assertEqual(order.crmcom_state, "cancel_pending")
         order.action_pos_order_cancel()
         self.simulator.clear_faults()
-        order.crmcom_next_attempt_at = order.create_date
+        in_flow(order).crmcom_next_attempt_at = order.create_date
         self.drain()
         self.assertEqual(order.crmcom_state, "cancelled")
         self.assertEqual(self.wallet(), Decimal("20.00"))

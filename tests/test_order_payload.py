@@ -6,6 +6,7 @@ from odoo.tests import new_test_user, tagged
 
 from ..crmcom_simulator import Fault
 from ..models.crmcom_rewards import CrmcomOrderError
+from ..models.trust import in_flow
 from .common import ALICE, CrmcomPosCase
 
 
@@ -101,7 +102,7 @@ class TestCrmcomOrderPayload(CrmcomPosCase):
 @tagged("post_install", "-at_install")
 class TestCrmcomOrderSubmission(CrmcomPosCase):
     def queue(self, order):
-        order.crmcom_state = "pending"
+        in_flow(order).crmcom_state = "pending"
         return order
 
     def test_submission_stores_the_purchase_and_matches_the_simulator(self):
@@ -162,7 +163,9 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
             company_ids=self.company.ids,
         )
         order = self.queue(self.sell([(self.coffee, 1)]))
-        order.write({"crmcom_state": "failed", "crmcom_last_error": "CRM.COM cannot be reached."})
+        in_flow(order).write(
+            {"crmcom_state": "failed", "crmcom_last_error": "CRM.COM cannot be reached."}
+        )
         action = order.with_user(manager).action_crmcom_retry()
         self.assertEqual(action["params"]["type"], "success", action)
         self.assertEqual(order.crmcom_state, "sent")
@@ -170,7 +173,7 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
         cashier = new_test_user(
             self.env, login="crmcom_retry_cashier", groups="point_of_sale.group_pos_user"
         )
-        order.crmcom_state = "failed"
+        in_flow(order).crmcom_state = "failed"
         with self.assertRaises(AccessError):
             self.env["crmcom.rewards"].with_user(cashier)._retry_orders(order.with_user(cashier))
 

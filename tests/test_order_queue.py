@@ -6,6 +6,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..crmcom_simulator import Fault
+from ..models.trust import in_flow
 from .common import CrmcomPosCase
 
 CREATE = "customer_events/purchases/create"
@@ -71,7 +72,7 @@ class TestCrmcomOrderQueue(CrmcomPosCase):
         self.assertGreater(order.crmcom_next_attempt_at, fields.Datetime.now())
         self.assertEqual(self.drain(), 0)  # not due yet
         self.simulator.clear_faults()
-        order.crmcom_next_attempt_at = fields.Datetime.now()
+        in_flow(order).crmcom_next_attempt_at = fields.Datetime.now()
         self.assertEqual(self.drain(), 1)
         self.assertEqual(order.crmcom_state, "sent")
         self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
@@ -87,7 +88,7 @@ class TestCrmcomOrderQueue(CrmcomPosCase):
         deadline = fields.Datetime.now() + timedelta(seconds=5)
         while not self.simulator.purchases() and fields.Datetime.now() < deadline:
             time.sleep(0.05)
-        order.crmcom_next_attempt_at = fields.Datetime.now()
+        in_flow(order).crmcom_next_attempt_at = fields.Datetime.now()
         self.drain()
         self.assertEqual(order.crmcom_state, "sent")
         self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
@@ -104,7 +105,9 @@ class TestCrmcomOrderQueue(CrmcomPosCase):
         order.invalidate_recordset()
         self.assertEqual(order.crmcom_state, "pending")
         self.assertEqual(len(self.simulator.purchases()), 1)
-        order.write({"crmcom_attempts": 1, "crmcom_first_attempt_at": fields.Datetime.now()})
+        in_flow(order).write(
+            {"crmcom_attempts": 1, "crmcom_first_attempt_at": fields.Datetime.now()}
+        )
         self.drain()
         self.assertEqual(order.crmcom_state, "sent")
         self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)

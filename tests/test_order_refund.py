@@ -3,6 +3,7 @@ from decimal import Decimal
 from odoo.tests import tagged
 
 from ..crmcom_simulator import Fault
+from ..models.trust import in_flow
 from .common import ALICE, CrmcomPosCase
 
 
@@ -175,9 +176,7 @@ class TestCrmcomOrderRefund(CrmcomPosCase):
         share = order._crmcom_redemption_share
         self.assertEqual(share({coffee_line: 1}), 1.0)
         # Three coffees of 4.00 sold with 5.00 redeemed: a third is 1.666… -> 1.67.
-        order.lines.filtered(lambda line: line.product_id == self.coffee).write(
-            {"qty": 3, "price_subtotal": 12.0, "price_subtotal_incl": 12.0}
-        )
+        in_flow(coffee_line).write({"qty": 3, "price_subtotal": 12.0, "price_subtotal_incl": 12.0})
         self.assertEqual(share({coffee_line: 1}), 1.67)
         self.assertEqual(share({coffee_line: 2}), 3.33)
         self.assertEqual(share({coffee_line: 3}), 5.0)
@@ -219,7 +218,7 @@ class TestCrmcomOrderRefund(CrmcomPosCase):
         self.assertEqual(order.crmcom_state, "cancel_pending")
         self.assertEqual(len(self.posted()), 1)
         self.simulator.clear_faults()
-        order.crmcom_next_attempt_at = order.create_date
+        in_flow(order).crmcom_next_attempt_at = order.create_date
         self.drain_all()
         [kept] = self.posted()
         self.assertEqual(kept["total_amount"], Decimal("16.00"))
@@ -232,7 +231,7 @@ class TestCrmcomOrderRefund(CrmcomPosCase):
         self.assertEqual(order.crmcom_state, "pending")
         self.simulator.clear_faults()
         self.sell_refund(order, {self.coffee: 3})
-        order.crmcom_next_attempt_at = order.create_date
+        in_flow(order).crmcom_next_attempt_at = order.create_date
         self.drain_all()
         [kept] = self.posted()
         self.assertEqual(kept["total_amount"], Decimal("8.00"))

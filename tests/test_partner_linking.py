@@ -120,13 +120,16 @@ class TestCrmcomPartnerLinking(CrmcomSimulatorMixin, TransactionCase):
         self.env.company.crmcom_web_api_key = False
         result = self.identify("number", ALICE["number"])
         self.assertEqual((result["ok"], result["reason"]), (False, "not_configured"))
-        with self.assertRaises(UserError):
-            self.rewards.identify_customer(999999, "number", ALICE["number"])
-        with self.assertRaises(UserError):
-            self.rewards.identify_customer("1", "number", ALICE["number"])
+        # The till gets words, not a traceback (README, Trust model).
+        for config_id in (999999, "1", None, True, 1e308):
+            with self.subTest(config_id=config_id):
+                result = self.rewards.identify_customer(config_id, "number", ALICE["number"])
+                self.assertEqual(result["ok"], False)
+                self.assertIn("Unknown point of sale", result["message"])
         self.config.crmcom_enabled = False
-        with self.assertRaises(UserError):
-            self.identify("number", ALICE["number"])
+        result = self.identify("number", ALICE["number"])
+        self.assertEqual((result["ok"], result["reason"]), (False, "refused"))
+        self.assertIn("off for this point of sale", result["message"])
 
     def test_look_up_in_crmcom_refreshes_the_wallet(self):
         partner = self.env["res.partner"].browse(

@@ -1,0 +1,45 @@
+from odoo import api, models
+
+from . import trust
+
+# What a line tells CRM.COM (products_set, totals) or the refunds measure against.
+BASKET_FIELDS = frozenset(
+    {
+        "order_id",
+        "product_id",
+        "qty",
+        "price_unit",
+        "discount",
+        "price_subtotal",
+        "price_subtotal_incl",
+        "tax_ids",
+        "tax_ids_after_fiscal_position",
+        "refunded_orderline_id",
+    }
+)
+
+
+class PosOrderLine(models.Model):
+    _inherit = "pos.order.line"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not trust.in_checked_sync(self.env):
+            order_ids = {vals.get("order_id") for vals in vals_list}
+            self.env["pos.order"].browse(
+                [order_id for order_id in order_ids if isinstance(order_id, int)]
+            )._crmcom_refuse_basket_change()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not trust.in_checked_sync(self.env) and trust.touched(vals, BASKET_FIELDS):
+            orders = self.order_id
+            if isinstance(vals.get("order_id"), int):
+                orders |= orders.browse(vals["order_id"])
+            orders._crmcom_refuse_basket_change()
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_crmcom_basket(self):
+        if not trust.in_checked_sync(self.env):
+            self.order_id._crmcom_refuse_basket_change()
