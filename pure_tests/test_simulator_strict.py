@@ -124,7 +124,9 @@ def test_time_zone_stamps_and_reads_dates_in_the_servers_zone(
     assert api.ok(LIST, submitted_after_date=just_after, **customer) == []
 
 
-def test_without_a_time_zone_the_clock_is_taken_as_it_is(simulator_factory, sim_api_for, purchase_body):
+def test_without_a_time_zone_the_clock_is_taken_as_it_is(
+    simulator_factory, sim_api_for, purchase_body
+):
     moment = datetime.datetime(2026, 7, 1, 12, 0, 0)
     sim = simulator_factory(clock=lambda: moment)
     created = create(sim_api_for(sim), purchase_body("R-TZ0"))
@@ -143,9 +145,13 @@ def test_inferred_fields_can_be_left_out(simulator_factory, sim_api_for, purchas
     created = create(api, purchase_body("R-I1"))
     assert "total_additional_spend_amount" not in created
     assert created["total_spend_amount"] == 6  # the documented totals stay
-    assert "total_additional_spend_amount" not in api.get(
-        "customer_events/purchases/show", f"customer_event_identifier=number={created['number']}"
-    )["data"]
+    assert (
+        "total_additional_spend_amount"
+        not in api.get(
+            "customer_events/purchases/show",
+            f"customer_event_identifier=number={created['number']}",
+        )["data"]
+    )
     assert "wallet" not in show(api, number="RP0001")["data"]
     only_purchase = sim_api_for(
         simulator_factory(settings={"omit_inferred_fields": ["total_additional_spend_amount"]})
@@ -227,12 +233,12 @@ def test_without_spend_everything_the_amount_asked_is_spent(simulator, sim_api, 
 
 
 def test_tokens_may_expire_when_left_idle(simulator_factory, sim_api_for):
-    sim = simulator_factory(settings={"token_idle_timeout": 0.4})
+    sim = simulator_factory(settings={"token_idle_timeout": 0.8})
     api = sim_api_for(sim)
-    for _ in range(4):  # used every 0.2 s: never idle long enough
-        time.sleep(0.2)
+    for _ in range(4):  # used every 0.3 s: never idle long enough, 1.2 s in all
+        time.sleep(0.3)
         assert show(api, number="RP0001")["status"]["code"] == "OK"
-    time.sleep(0.5)
+    time.sleep(0.9)
     refused = show(api, number="RP0001")["status"]
     assert refused["code"] == "INVALID_TOKEN"
     assert "idle" in refused["message"]
