@@ -21,8 +21,9 @@ session token is taken, in this order, for:
    participant, customer... — on an identification (``show_rewards_participant``)
    it is a :class:`CrmcomNotFoundError`, elsewhere a plain :class:`CrmcomApiError`;
    never a new login;
-3. the session, when its code or text speaks of the token, the session, a login,
-   authentication, credentials or expiry;
+3. the session, when its code (or its text, unless the code names something of the
+   request) speaks of the token, the session, a login, authentication, credentials
+   or expiry;
 4. what its code proved to be before (below);
 5. the request, when its code names something of the request (parameter, duplicate,
    wallet, spend, posted, not found, internal error...); on an identification a
@@ -604,12 +605,13 @@ class CrmcomClient:
             _CUSTOMER_WORDS.search(text) and not _REQUEST_WORDS.search(code)
         ):
             return _NOT_FOUND if identifies_customer else REQUEST_CODE
-        if _SESSION_WORDS.search(code) or _SESSION_WORDS.search(text):
+        names_request = _REQUEST_WORDS.search(code) or _NOT_FOUND_WORDS.search(code)
+        if _SESSION_WORDS.search(code) or (_SESSION_WORDS.search(text) and not names_request):
             return SESSION_CODE
         learned = self._tokens.learned(self._cache_key, code)
         if learned == SESSION_CODE:
             return SESSION_CODE
-        if learned == REQUEST_CODE or _REQUEST_WORDS.search(code) or _NOT_FOUND_WORDS.search(code):
+        if learned == REQUEST_CODE or names_request:
             return self._request_verdict(error, identifies_customer)
         if idle >= self.session_check_after or previous == code:
             return _DOUBTFUL

@@ -395,3 +395,21 @@ def test_strict_server_accepts_what_the_client_sends(simulator_factory):
     assert created.total_amount == Decimal("20.01")
     with pytest.raises(CrmcomApiError):
         client.create_purchase(purchase_for(ALICE, "STRICT-2", code="MUFFIN"))
+
+
+def test_a_refused_parameter_whose_text_names_a_token_is_not_a_session_error(simulator):
+    client = make_client(simulator)
+    client.show_rewards_participant(ALICE_ID)
+    simulator.inject(
+        Fault(
+            endpoint=CREATE,
+            kind="error",
+            code="INVALID_PARAMETER",
+            message="The parameter 'access_token_identifier' is invalid: the token is unknown.",
+        )
+    )
+    with pytest.raises(CrmcomApiError) as caught:
+        client.create_purchase(purchase_for(ALICE, "PARAM-1"))
+    assert not isinstance(caught.value, CrmcomAuthenticationError)
+    assert simulator.login_count == 1
+    assert simulator.call_count(CREATE) == 1
