@@ -2,13 +2,16 @@
 
 from .client import POOL_SIZE, CallRecord, CrmcomClient, normalise_base_url, shared_session
 from .errors import (
+    CrmcomAlreadyCancelledError,
     CrmcomAnswerError,
     CrmcomApiError,
     CrmcomAuthenticationError,
     CrmcomConfigurationError,
     CrmcomConnectionError,
     CrmcomError,
+    CrmcomNotFoundError,
     CrmcomProtocolError,
+    CrmcomRedirectError,
     CrmcomTimeoutError,
     CrmcomTransportError,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "FRONT_END_REDUCTION",
     "POOL_SIZE",
     "CallRecord",
+    "CrmcomAlreadyCancelledError",
     "CrmcomAnswerError",
     "CrmcomApiError",
     "CrmcomAuthenticationError",
@@ -44,7 +48,9 @@ __all__ = [
     "CrmcomConfigurationError",
     "CrmcomConnectionError",
     "CrmcomError",
+    "CrmcomNotFoundError",
     "CrmcomProtocolError",
+    "CrmcomRedirectError",
     "CrmcomTimeoutError",
     "CrmcomTransportError",
     "Purchase",

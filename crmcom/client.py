@@ -3,12 +3,61 @@
 Success is ``status.code == "OK"`` in the JSON envelope and nothing else (CRM.COM does
 not document HTTP status codes). Reads and logins are retried on connection failures;
 creates, spends and cancels are sent once and report whether they may have been applied.
+
+Redirects are never followed (``allow_redirects=False`` on every request, the login
+included): a 3xx answer is a :class:`CrmcomRedirectError`, not applied, not retried.
+The server address is parsed the way requests/urllib3 will connect to it, and refused
+with user info (``user:pass@``), backslashes, ``?`` or ``#``, another scheme than
+http(s), or plain http to anything but this machine (:func:`normalise_base_url`).
+
+Refusals (an envelope whose code is not OK) — CRM.COM documents no error codes, so the
+client decides on the call's context first and reads the words of the answer second.
+A refusal was not applied, so resending it is safe. A refusal of a call made with a
+session token is taken, in this order, for:
+
+1. the session, when it comes with HTTP 401;
+2. the customer, when its code (or its text, unless the code names a request
+   parameter) names the customer's identifier: access token, card, identifier,
+   participant, customer... — on an identification (``show_rewards_participant``)
+   it is a :class:`CrmcomNotFoundError`, elsewhere a plain :class:`CrmcomApiError`;
+   never a new login;
+3. the session, when its code (or its text, unless the code names something of the
+   request) speaks of the token, the session, a login, authentication, credentials
+   or expiry;
+4. what its code proved to be before (below);
+5. the request, when its code names something of the request (parameter, duplicate,
+   wallet, spend, posted, not found, internal error...); on an identification a
+   "not found" code is a :class:`CrmcomNotFoundError`;
+6. otherwise (a code and text the client cannot read) the session, when the token
+   may have expired unseen: CRM.COM last accepted it ``session_check_after`` seconds
+   ago or more (before R12 tokens expired after an idle hour), or the call just
+   before with the same token was refused with the same code. Else the request.
+
+A refusal taken for the session makes the client log in again and resend the request
+once: if the fresh token is refused for the session too, the error is a
+:class:`CrmcomAuthenticationError`. After case 6 the outcome is remembered per code
+(the resend accepted: a session code; refused the same way: a request code), so an
+unreadable code costs one extra login at most. A login refused is always a
+:class:`CrmcomAuthenticationError`.
+
+Dates: CRM.COM dates carry no zone, and the docs do not say in which zone CRM.COM
+reads them. Give the client aware datetimes. ``performed_on`` is sent as the
+wall-clock time of its own zone (the till's), or in ``server_timezone`` when the
+client is given CRM.COM's zone. The bounds of ``list_purchases`` / ``find_purchase``
+are compared by CRM.COM with its own clock: without ``server_timezone`` they are
+widened by the spread of the world's time zones (UTC−12 … UTC+14) so that the
+duplicate lookup can never miss a purchase (it filters by reference anyway); with it,
+they are sent in that zone. Naive datetimes are still accepted: a naive
+``performed_on`` is sent as it is, a naive bound is taken as UTC (Odoo's convention).
 """
 
+import datetime
+import ipaddress
 import logging
 import re
 import threading
 import time
+import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlencode, urlsplit
@@ -16,28 +65,56 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.util import parse_url
 
 from . import payloads
 from .errors import (
+    CrmcomAlreadyCancelledError,
     CrmcomApiError,
     CrmcomAuthenticationError,
     CrmcomConfigurationError,
     CrmcomConnectionError,
     CrmcomError,
+    CrmcomNotFoundError,
     CrmcomProtocolError,
+    CrmcomRedirectError,
     CrmcomTimeoutError,
 )
+from .readers import read_purchase
 from .redaction import install_log_filter, redact, scrub
-from .tokens import credentials_key, default_token_cache
+from .tokens import REQUEST_CODE, SESSION_CODE, credentials_key, default_token_cache
 
 _logger = logging.getLogger(__name__)
 install_log_filter()
 
 API_PATH = "/crmapi/rest/v2/"
 DEFAULT_TIMEOUT = (5.0, 30.0)
-# Undocumented error codes: an answer is taken for "token invalid or expired" when its
-# code speaks of the token, the session or authentication.
-_TOKEN_ERROR = re.compile(r"TOKEN|SESSION|AUTHENTICAT|UNAUTHORI[SZ]ED|LOGIN", re.I)
+# Words of undocumented refusals (see the module docstring for how they are used).
+_CUSTOMER_WORDS = re.compile(
+    r"ACCESS[\s_-]*TOKEN|IDENTIFIER|IDENTIFICATION|CUSTOMER|PARTICIPANT|CARD|PASS[\s_-]*CODE"
+    r"|E-?MAIL|PHONE|MEMBER",
+    re.I,
+)
+_SESSION_WORDS = re.compile(
+    r"TOKEN|SESSION|AUTHENTICAT|UNAUTHORI[SZ]|LOG[\s_-]*IN|LOGGED|SIGN[\s_-]*IN|CREDENTIAL"
+    r"|EXPIRED|JWT",
+    re.I,
+)
+_NOT_FOUND_WORDS = re.compile(r"NOT[\s_-]*FOUND|UNKNOWN|NO[\s_-]*SUCH|NO[\s_-]*RECORD|EXIST", re.I)
+_REQUEST_WORDS = re.compile(
+    r"PARAMETER|MANDATORY|MISSING|REQUEST|METHOD|DUPLICATE|POSTED|CANCEL|SPEND|WALLET"
+    r"|BALANCE|LIMIT|INSUFFICIENT|ALLOWED|EFFECTIVE|BLOCKED|PRODUCT|UNIT|PURCHASE|AMOUNT"
+    r"|REFERENCE|CURRENCY|CLASSIFICATION|INTERNAL|SERVER|UNAVAILABLE|BUSY",
+    re.I,
+)
+# A refusal the client cannot read is taken for an expired session when CRM.COM last
+# accepted the token this long ago (seconds) or more.
+SESSION_CHECK_AFTER = 15 * 60
+# The spread of the world's time zones: lookup bounds are widened by it when the
+# server's zone is not known.
+EARLIEST_UTC_OFFSET = datetime.timedelta(hours=-12)
+LATEST_UTC_OFFSET = datetime.timedelta(hours=14)
+LOOPBACK_NAMES = frozenset({"localhost"})
 # Answers of a proxy in front of CRM.COM: retried for reads only.
 _RETRYABLE_HTTP = frozenset({502, 503, 504})
 
@@ -66,24 +143,90 @@ def shared_session(base_url, *, pool_size=POOL_SIZE):
 
 
 def normalise_base_url(base_url):
-    """``https://host`` or ``https://host/crmapi/rest/v2`` → the API root URL."""
+    """``https://host`` or ``https://host/crmapi/rest/v2`` → the API root URL.
+
+    Parsed as urllib3 (hence requests) parses it, so that the host checked is the host
+    connected to. Refused (CrmcomConfigurationError, whose text never repeats the
+    address): user info (``user:pass@``), backslashes, spaces or control characters,
+    ``?`` or ``#``, a scheme other than http/https, and plain http to anything but
+    this machine (``localhost``, ``127.0.0.0/8``, ``::1``)."""
     if not isinstance(base_url, str) or not base_url.strip():
         raise CrmcomConfigurationError("The CRM.COM server address is missing.")
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    text = base_url.strip()
+    if "\\" in text or any(ord(char) <= 32 or ord(char) == 127 for char in text):
+        raise CrmcomConfigurationError(
+            "The CRM.COM server address must not hold spaces, control characters or" " backslashes."
+        )
+    if "@" in text:
+        raise CrmcomConfigurationError(
+            "The CRM.COM server address must not hold a user name or password (@):"
+            " enter the credentials in their own fields."
+        )
+    if "?" in text or "#" in text:
+        raise CrmcomConfigurationError("The CRM.COM server address must not hold ? or #.")
+    try:
+        parts = parse_url(text)
+        split = urlsplit(text)
+        split_host = split.hostname
+        port = parts.port
+    except ValueError:  # urllib3's LocationParseError is a ValueError
+        raise CrmcomConfigurationError(
+            "The CRM.COM server address is not a valid address."
+        ) from None
+    scheme = (parts.scheme or "").lower()
+    if scheme not in ("http", "https") or not parts.host:
         raise CrmcomConfigurationError(
             "The CRM.COM server address must start with https:// and name a host."
         )
-    if parts.query or parts.fragment:
-        raise CrmcomConfigurationError("The CRM.COM server address must not hold ? or #.")
-    path = parts.path.rstrip("/")
+    host = parts.host.lower()
+    if (split_host or "").lower() != host.strip("[]") or parts.auth is not None:
+        raise CrmcomConfigurationError("The CRM.COM server address is not a valid address.")
+    if scheme == "http" and not is_loopback_host(host):
+        raise CrmcomConfigurationError(
+            "The CRM.COM server address must use https:// (plain http:// is only allowed"
+            " for a server on this machine)."
+        )
+    path = (parts.path or "").rstrip("/")
     if "/crmapi/rest/" not in path + "/":
         path += API_PATH.rstrip("/")
-    return f"{parts.scheme}://{parts.netloc}{path}/"
+    netloc = host if port is None else f"{host}:{port}"
+    return f"{scheme}://{netloc}{path}/"
+
+
+def is_loopback_host(host):
+    """True for ``localhost`` and loopback IP addresses (``[::1]`` included)."""
+    host = (host or "").lower().strip("[]")
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _server_zone(value):
+    if value is None or isinstance(value, datetime.tzinfo):
+        return value
+    try:
+        return zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise CrmcomConfigurationError(
+            "The CRM.COM server time zone must be a zone name such as Europe/Nicosia."
+        ) from None
+
+
+def _words(error):
+    return " ".join((error.code, error.api_message, error.description))
 
 
 def is_token_error(error):
-    return isinstance(error, CrmcomApiError) and bool(_TOKEN_ERROR.search(error.code))
+    """True when a refusal speaks of the session token (HTTP 401, or its words), and
+    not of a customer's access token or identifier."""
+    if not isinstance(error, CrmcomApiError):
+        return False
+    if error.http_status == 401:
+        return True
+    return not _CUSTOMER_WORDS.search(_words(error)) and bool(_SESSION_WORDS.search(_words(error)))
 
 
 @dataclass
@@ -106,7 +249,10 @@ class CrmcomClient:
     Authenticate with ``web_api_key`` or with ``username`` + ``password`` +
     ``organisation``; ``unit`` is the optional unit id the token is issued for.
     ``timeout`` is ``(connect, read)`` in seconds. ``on_call`` is called with a
-    :class:`CallRecord` after each exchange (for audit logs).
+    :class:`CallRecord` after each exchange (for audit logs). ``server_timezone`` is
+    CRM.COM's time zone (a name or a tzinfo) when it is known; ``session_check_after``
+    the seconds after which an unreadable refusal is taken for an expired session
+    (see the module docstring).
     """
 
     def __init__(
@@ -124,6 +270,8 @@ class CrmcomClient:
         session=None,
         token_cache=None,
         on_call=None,
+        server_timezone=None,
+        session_check_after=SESSION_CHECK_AFTER,
     ):
         self.base_url = normalise_base_url(base_url)
         if web_api_key and (username or password):
@@ -148,6 +296,8 @@ class CrmcomClient:
             self.base_url, web_api_key, username, password, organisation, unit
         )
         self._on_call = on_call
+        self.server_timezone = _server_zone(server_timezone)
+        self.session_check_after = max(0.0, float(session_check_after))
 
     @staticmethod
     def _checked_timeout(timeout):
@@ -176,7 +326,9 @@ class CrmcomClient:
         body = dict(params)
         if token:
             body["token"] = token
-        kwargs = {"timeout": self.timeout, "auth": auth}
+        # Never follow a redirect: it would carry the body (the login, the token) and
+        # the Basic auth header to wherever the answer points.
+        kwargs = {"timeout": self.timeout, "auth": auth, "allow_redirects": False}
         if http_method == "GET":
             url += "?" + _flatten_query(body)
         else:
@@ -188,6 +340,8 @@ class CrmcomClient:
                 response = self._session.request(http_method, url, **kwargs)
             except requests.exceptions.RequestException as exc:
                 raise self._transport_error(exc, operation) from None
+            if response.is_redirect or 300 <= response.status_code < 400:
+                raise self._redirect_error(response, operation)
             answer = _parse_json(response)
             data = self._read_envelope(response.status_code, answer, operation, token)
         except CrmcomError as error:
@@ -196,8 +350,32 @@ class CrmcomClient:
         self._record(operation, http_method, body, response, answer, started, None)
         return data
 
+    @property
+    def _host(self):
+        return urlsplit(self.base_url).netloc  # no user info: normalise_base_url refuses it
+
+    def _redirect_error(self, response, operation):
+        location = None
+        try:
+            target = parse_url(response.headers.get("Location") or "")
+            if target.host:
+                location = f"{target.scheme or 'http'}://{target.host}"
+                if target.port:
+                    location += f":{target.port}"
+        except ValueError:
+            location = None
+        where = f" to {location}" if location else ""
+        return CrmcomRedirectError(
+            f"CRM.COM at {self._host} answered with a redirect (HTTP {response.status_code})"
+            f"{where}. Redirects are never followed, as they would send the credentials"
+            " elsewhere: check the server address (https://, host and path).",
+            operation=operation,
+            http_status=response.status_code,
+            location=location,
+        )
+
     def _transport_error(self, exc, operation):
-        host = urlsplit(self.base_url).netloc
+        host = self._host
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return CrmcomTimeoutError(
                 f"CRM.COM at {host} did not accept the connection in time.",
@@ -238,6 +416,7 @@ class CrmcomClient:
                 scrub(_text(status.get("message")), secrets),
                 scrub(_text(status.get("description")), secrets),
                 operation=operation,
+                http_status=status_code,
             )
         if status_code >= 400:
             raise CrmcomProtocolError(
@@ -338,7 +517,7 @@ class CrmcomClient:
             raise CrmcomProtocolError(
                 "CRM.COM accepted the login but sent no token.", operation=operation
             )
-        _logger.info("Logged in to CRM.COM at %s", urlsplit(self.base_url).netloc)
+        _logger.info("Logged in to CRM.COM at %s", self._host)
         return token
 
     def _token(self):
@@ -353,70 +532,155 @@ class CrmcomClient:
         self._send("POST", "authentication/token/release", {}, token=token)
         return True
 
-    def call(self, operation, params=None, *, http_method="POST", safe=False):
+    def call(
+        self, operation, params=None, *, http_method="POST", safe=False, identifies_customer=False
+    ):
         """Call ``operation`` with ``params`` (token added) and return ``data``.
 
-        ``safe`` calls (reads) are retried on connection failures. A refused token is
-        renewed once: such a refusal means the request was not applied, so sending it
-        again is safe for every call.
+        ``safe`` calls (reads) are retried on connection failures. A refusal taken for
+        the session renews the token once and resends the request: a refusal means
+        the request was not applied, so sending it again is safe for every call. How
+        a refusal is read is the module docstring's rule; ``identifies_customer``
+        marks an identification (its "not found" is a CrmcomNotFoundError).
         """
         params = dict(params or {})
 
         def send_with(token):
-            return self._with_retries(
+            data = self._with_retries(
                 lambda: self._send(http_method, operation, params, token=token), retry=safe
             )
+            self._tokens.accepted(self._cache_key, token)
+            return data
 
         token = self._token()
         try:
             return send_with(token)
-        except CrmcomApiError as error:
-            if not is_token_error(error):
-                raise
+        except (CrmcomApiError, CrmcomProtocolError) as error:
+            verdict = self._read_refusal(error, token, identifies_customer)
+            if verdict not in (SESSION_CODE, _DOUBTFUL):
+                raise _typed(error, verdict) from None
+            first = error
             self._tokens.invalidate(self._cache_key, token)
+        token = self._token()
         try:
-            return send_with(self._token())
-        except CrmcomApiError as error:
-            if is_token_error(error):
+            data = send_with(token)
+        except (CrmcomApiError, CrmcomProtocolError) as error:
+            same = getattr(error, "code", None) == getattr(first, "code", None)
+            if verdict == _DOUBTFUL and same and isinstance(error, CrmcomApiError):
+                self._tokens.learn(self._cache_key, error.code, REQUEST_CODE)
+                verdict = self._request_verdict(error, identifies_customer)
+                raise _typed(error, verdict) from None
+            verdict = self._read_refusal(error, token, identifies_customer)
+            if verdict == SESSION_CODE:
+                if isinstance(error, CrmcomApiError):
+                    raise CrmcomAuthenticationError(
+                        error.code,
+                        error.api_message,
+                        error.description,
+                        operation=operation,
+                        http_status=error.http_status,
+                    ) from None
                 raise CrmcomAuthenticationError(
-                    error.code, error.api_message, error.description, operation=operation
+                    f"HTTP_{error.http_status}",
+                    "CRM.COM refused the new token too.",
+                    operation=operation,
+                    http_status=error.http_status,
                 ) from None
-            raise
+            raise _typed(error, verdict if verdict != _DOUBTFUL else REQUEST_CODE) from None
+        if verdict == _DOUBTFUL and isinstance(first, CrmcomApiError):
+            self._tokens.learn(self._cache_key, first.code, SESSION_CODE)
+        return data
+
+    def _read_refusal(self, error, token, identifies_customer):
+        """What a refusal of a call made with ``token`` is about: SESSION_CODE,
+        REQUEST_CODE, _NOT_FOUND or _DOUBTFUL (the module docstring's rule)."""
+        if error.http_status == 401:
+            return SESSION_CODE
+        if not isinstance(error, CrmcomApiError):  # an answer without envelope
+            return _NOT_READ
+        idle, previous = self._tokens.refused(self._cache_key, token, error.code)
+        code = error.code
+        text = f"{error.api_message} {error.description}"
+        if _CUSTOMER_WORDS.search(code) or (
+            _CUSTOMER_WORDS.search(text) and not _REQUEST_WORDS.search(code)
+        ):
+            return _NOT_FOUND if identifies_customer else REQUEST_CODE
+        names_request = _REQUEST_WORDS.search(code) or _NOT_FOUND_WORDS.search(code)
+        if _SESSION_WORDS.search(code) or (_SESSION_WORDS.search(text) and not names_request):
+            return SESSION_CODE
+        learned = self._tokens.learned(self._cache_key, code)
+        if learned == SESSION_CODE:
+            return SESSION_CODE
+        if learned == REQUEST_CODE or names_request:
+            return self._request_verdict(error, identifies_customer)
+        if idle >= self.session_check_after or previous == code:
+            return _DOUBTFUL
+        return REQUEST_CODE
+
+    @staticmethod
+    def _request_verdict(error, identifies_customer):
+        if identifies_customer and _NOT_FOUND_WORDS.search(error.code):
+            return _NOT_FOUND
+        return REQUEST_CODE
 
     # ----------------------------------------------------------------- API calls
 
     def show_rewards_participant(self, identifier, *, fields_set=None):
         """``rewards_participants/show``; ``identifier`` from
-        :func:`payloads.rewards_participant_identifier`."""
+        :func:`payloads.rewards_participant_identifier`. No such customer (whatever
+        code the server uses for it): :class:`CrmcomNotFoundError`."""
         params = {"rewards_participant_identifier": dict(identifier)}
         _add_fields_set(params, fields_set)
-        return self.call("rewards_participants/show", params, safe=True)
+        return self.call("rewards_participants/show", params, safe=True, identifies_customer=True)
 
     def preview_purchase(self, purchase, *, fields_set=None):
         """``customer_events/purchases/preview`` of a :class:`payloads.Purchase`."""
-        params = purchase.to_payload()
+        params = purchase.to_payload(zone=self.server_timezone)
         _add_fields_set(params, fields_set)
         return self.call("customer_events/purchases/preview", params, safe=True)
 
     def create_purchase(self, purchase, *, fields_set=None):
         """``customer_events/purchases/create``: sent once, never retried here."""
-        params = purchase.to_payload()
+        params = purchase.to_payload(zone=self.server_timezone)
         _add_fields_set(params, fields_set)
         return self.call("customer_events/purchases/create", params)
 
     def create_spend_request(self, *, fields_set=None, **spend):
         """``customer_events/spend_requests/create``; keyword arguments as
         :func:`payloads.spend_request_payload`. Sent once, never retried here."""
-        params = payloads.spend_request_payload(**spend)
+        params = payloads.spend_request_payload(zone=self.server_timezone, **spend)
         _add_fields_set(params, fields_set)
         return self.call("customer_events/spend_requests/create", params)
 
     def cancel_purchase(self, event, *, fields_set=None):
         """``customer_events/purchases/cancel``; ``event`` is a customer event
-        identifier object (``{"id": ...}`` or ``{"number": ...}``)."""
+        identifier object (``{"id": ...}`` or ``{"number": ...}``).
+
+        A refused cancel is checked by reading the purchase (whatever code CRM.COM
+        uses): when it is CANCELLED already, :class:`CrmcomAlreadyCancelledError`
+        (with the purchase) is raised instead of the refusal."""
         params = {"customer_event_identifier": payloads.customer_event_identifier(**event)}
         _add_fields_set(params, fields_set)
-        return self.call("customer_events/purchases/cancel", params)
+        try:
+            return self.call("customer_events/purchases/cancel", params)
+        except CrmcomAuthenticationError:
+            raise
+        except CrmcomApiError as error:
+            try:
+                purchase = self.show_purchase(event)
+                cancelled = not read_purchase(purchase).is_posted
+            except (CrmcomError, ValueError):
+                raise error from None
+            if not cancelled:
+                raise
+            raise CrmcomAlreadyCancelledError(
+                error.code,
+                error.api_message,
+                error.description,
+                operation=error.operation,
+                http_status=error.http_status,
+                purchase=purchase,
+            ) from None
 
     def show_purchase(self, event, *, fields_set=None):
         """``GET customer_events/purchases/show``."""
@@ -435,12 +699,15 @@ class CrmcomClient:
         fields_set=None,
     ):
         """One page of ``customer_events/purchases/list`` for an accounts receivable
-        identifier object."""
+        identifier object. ``submitted_after`` / ``submitted_before`` are moments
+        (aware datetimes; naive ones are UTC), sent as the module docstring says:
+        widened by the spread of time zones unless ``server_timezone`` is known, so
+        the page may hold purchases a little outside them, never miss one inside."""
         params = {"accounts_receivable_identifier": dict(customer)}
         if submitted_after is not None:
-            params["submitted_after_date"] = payloads.format_date(submitted_after)
+            params["submitted_after_date"] = self._lookup_bound(submitted_after, after=True)
         if submitted_before is not None:
-            params["submitted_before_date"] = payloads.format_date(submitted_before)
+            params["submitted_before_date"] = self._lookup_bound(submitted_before, after=False)
         if number_of_results is not None:
             params["number_of_results"] = int(number_of_results)
         if offset is not None:
@@ -471,11 +738,48 @@ class CrmcomClient:
 
         Used before sending again a create whose outcome is unknown. The filter is
         applied here: ``purchases/list`` documents no reference number filter.
+        ``submitted_after`` is the moment before which the purchase cannot have been
+        submitted (aware, or naive UTC); whatever CRM.COM's time zone, the lookup
+        does not miss a purchase submitted after it.
         """
         for purchase in self.iter_purchases(customer, submitted_after=submitted_after, **paging):
             if isinstance(purchase, dict) and purchase.get("reference_number") == reference_number:
                 return purchase
         return None
+
+    def _lookup_bound(self, value, *, after):
+        """A purchases/list bound as sent: in the server's zone when known, else
+        widened by the spread of time zones (a zone-less date that no server zone
+        can put on the wrong side)."""
+        if isinstance(value, str):
+            return payloads.format_date(value)
+        if not isinstance(value, datetime.datetime):
+            raise ValueError(f"a date and time is required, not {value!r}")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        if self.server_timezone is not None:
+            return payloads.format_date(value, zone=self.server_timezone)
+        value = value.astimezone(datetime.timezone.utc)
+        value += EARLIEST_UTC_OFFSET if after else LATEST_UTC_OFFSET
+        return payloads.format_date(value.replace(tzinfo=None))
+
+
+_DOUBTFUL = "doubtful"
+_NOT_FOUND = "not_found"
+_NOT_READ = "not_read"
+
+
+def _typed(error, verdict):
+    """The error a caller gets for a refusal read as ``verdict``."""
+    if verdict == _NOT_FOUND and isinstance(error, CrmcomApiError):
+        return CrmcomNotFoundError(
+            error.code,
+            error.api_message,
+            error.description,
+            operation=error.operation,
+            http_status=error.http_status,
+        )
+    return error
 
 
 def _parse_json(response):

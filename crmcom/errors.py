@@ -27,9 +27,13 @@ class CrmcomConfigurationError(CrmcomError):
 
 
 class CrmcomApiError(CrmcomError):
-    """CRM.COM answered with a status other than OK: the request was refused."""
+    """CRM.COM answered with a status other than OK: the request was refused.
 
-    def __init__(self, code, message="", description="", *, operation=None):
+    CRM.COM documents no error codes: tell refusals apart by their class (below),
+    not by ``code``, whose spelling differs between servers."""
+
+    def __init__(self, code, message="", description="", *, operation=None, http_status=None):
+        self.http_status = http_status
         self.code = code or "UNKNOWN"
         self.api_message = message or ""
         self.description = description or ""
@@ -45,6 +49,23 @@ class CrmcomApiError(CrmcomError):
 
 class CrmcomAuthenticationError(CrmcomApiError):
     """CRM.COM refused the credentials, or a fresh token was refused again."""
+
+
+class CrmcomNotFoundError(CrmcomApiError):
+    """No customer has the identifier of an identification (``show_rewards_participant``):
+    an unknown or not effective access token (card, phone, e-mail, app code), a wrong
+    pass code, an unknown number or id. About the customer, never about the session:
+    no new login was made for it."""
+
+
+class CrmcomAlreadyCancelledError(CrmcomApiError):
+    """A cancel was refused and the purchase, read again, is CANCELLED already (an
+    earlier cancel whose answer was lost, say). ``purchase`` is the purchase as
+    CRM.COM shows it now."""
+
+    def __init__(self, code, message="", description="", *, purchase=None, **kwargs):
+        super().__init__(code, message, description, **kwargs)
+        self.purchase = purchase
 
 
 class CrmcomTransportError(CrmcomError):
@@ -68,6 +89,17 @@ class CrmcomProtocolError(CrmcomError):
     def __init__(self, message, *, operation=None, maybe_applied=None, http_status=None):
         super().__init__(message, operation=operation, maybe_applied=maybe_applied)
         self.http_status = http_status
+
+
+class CrmcomRedirectError(CrmcomProtocolError):
+    """The server address answered with a redirect (HTTP 3xx). Redirects are never
+    followed: they would carry the login, the credentials and every token to another
+    address. The request was not applied by CRM.COM (``maybe_applied`` is False);
+    ``location`` is where it pointed (scheme, host and port only)."""
+
+    def __init__(self, message, *, operation=None, http_status=None, location=None):
+        super().__init__(message, operation=operation, maybe_applied=False, http_status=http_status)
+        self.location = location
 
 
 class CrmcomAnswerError(ValueError):

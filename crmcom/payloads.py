@@ -37,16 +37,21 @@ def money(value, *, name="amount"):
     return int(rounded) if rounded == rounded.to_integral_value() else float(rounded)
 
 
-def format_date(value):
-    """CRM.COM dates are ``YYYY-MM-DDTHH:MM:SS`` without a zone; naive datetimes are
-    sent as they are, aware ones are converted to UTC first."""
+def format_date(value, *, zone=None):
+    """CRM.COM dates are ``YYYY-MM-DDTHH:MM:SS`` without a zone (the docs name none).
+
+    An aware datetime is sent as the wall-clock time of ``zone`` (CRM.COM's zone,
+    when the caller knows it), else of its own zone (the till's: the time of the
+    sale as the customer saw it). A naive datetime is sent as it is."""
     if isinstance(value, str):
         datetime.datetime.strptime(value, DATE_FORMAT)  # raises ValueError if malformed
         return value
     if not isinstance(value, datetime.datetime):
         raise ValueError(f"a date and time is required, not {value!r}")
     if value.tzinfo is not None:
-        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        if zone is not None:
+            value = value.astimezone(zone)
+        value = value.replace(tzinfo=None)
     return value.strftime(DATE_FORMAT)
 
 
@@ -153,7 +158,8 @@ class Purchase:
 
     ``customer`` is an accounts receivable identifier object, ``unit`` the
     performed-by unit identifier object; ``total_amount`` (and net / VAT) are the sums
-    of the lines so that they always agree with ``products_set``.
+    of the lines so that they always agree with ``products_set``. ``performed_on`` is
+    the time of the sale, best aware (in the till's zone); see :func:`format_date`.
     """
 
     customer: dict
@@ -193,11 +199,12 @@ class Purchase:
     def total_amount(self):
         return sum((round_money(line.total_amount) for line in self.lines), Decimal(0))
 
-    def to_payload(self):
+    def to_payload(self, *, zone=None):
+        """The request body; ``zone`` is CRM.COM's time zone when known."""
         payload = {
             "accounts_receivable_identifier": dict(self.customer),
             "performed_by_unit_identifier": dict(self.unit),
-            "performed_on": format_date(self.performed_on),
+            "performed_on": format_date(self.performed_on, zone=zone),
             "reference_number": self.reference_number,
             "total_amount": money(self.total_amount),
             "net_amount": money(self.net_amount),
@@ -223,9 +230,11 @@ def spend_request_payload(
     external_system=None,
     external_system_reference_number=None,
     description=None,
+    zone=None,
 ):
     """Body of ``spend_requests/create``: ``purchase`` is the purchase's customer event
-    identifier object, ``spend_amount`` the positive amount asked."""
+    identifier object, ``spend_amount`` the positive amount asked; ``zone`` is
+    CRM.COM's time zone when known (see :func:`format_date`)."""
     amount = round_money(spend_amount, name="spend amount")
     if amount <= 0:
         raise ValueError("the spend amount must be positive")
@@ -236,7 +245,7 @@ def spend_request_payload(
         "performed_by_unit_identifier": _checked_identifier(
             unit, "unit", ("id", "name", "alternative_code")
         ),
-        "performed_on": format_date(performed_on),
+        "performed_on": format_date(performed_on, zone=zone),
         "purchase_customer_request_identifier": _checked_identifier(
             purchase, "customer event", ("id", "number")
         ),

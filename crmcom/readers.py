@@ -167,6 +167,11 @@ def read_preview(data):
 
 @dataclass(frozen=True)
 class PurchaseResult:
+    """A purchase as CRM.COM answered it. ``additional_spend_amount`` (spent by spend
+    requests) is ``total_additional_spend_amount`` when the answer has it (the name is
+    inferred, not documented), else the documented ``total_spend_amount −
+    total_instant_spend_amount − total_automatic_spend_amount``."""
+
     id: str | None
     number: str | None
     reference_number: str | None
@@ -208,8 +213,14 @@ def read_purchase(data):
         award = _posted_sum(data.get("award_reward_transactions_set"))
     instant = read_amount(data, "total_instant_spend_amount", default=zero)
     automatic = read_amount(data, "total_automatic_spend_amount", default=zero)
-    additional = read_amount(data, "total_additional_spend_amount", default=zero)
-    total_spend = read_amount(data, "total_spend_amount", default=instant + automatic + additional)
+    additional = read_amount(data, "total_additional_spend_amount")
+    total_spend = read_amount(data, "total_spend_amount")
+    if additional is None:
+        # The field's name is inferred: the documented definition of the total
+        # (instant + automatic + additional) tells the additional spend without it.
+        additional = max(zero, total_spend - instant - automatic) if total_spend else zero
+    if total_spend is None:
+        total_spend = instant + automatic + additional
     return PurchaseResult(
         id=_text(data.get("id")),
         number=_text(data.get("number")),

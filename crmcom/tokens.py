@@ -42,12 +42,22 @@ def jwt_expiry(token):
     return float(exp) if isinstance(exp, int | float) else None
 
 
-class CachedToken:
-    __slots__ = ("value", "renew_at")
+# Refusal codes remembered per set of credentials (see CrmcomClient.call).
+SESSION_CODE = "session"
+REQUEST_CODE = "request"
+MAX_LEARNED_CODES = 64
 
-    def __init__(self, value, renew_at):
+
+class CachedToken:
+    __slots__ = ("value", "renew_at", "accepted_at", "refused_code")
+
+    def __init__(self, value, renew_at, accepted_at):
         self.value = value
         self.renew_at = renew_at
+        # When CRM.COM last accepted a call made with it (issued = accepted).
+        self.accepted_at = accepted_at
+        # The code of the last refusal of a call made with it, None after an accepted call.
+        self.refused_code = None
 
 
 class TokenCache:
@@ -59,6 +69,7 @@ class TokenCache:
         self._clock = clock or time.time
         self._tokens = {}
         self._locks = {}
+        self._learned = {}  # key -> {refusal code: SESSION_CODE | REQUEST_CODE}
         self._guard = threading.Lock()
 
     def _lock_for(self, key):
@@ -92,7 +103,42 @@ class TokenCache:
         if claimed and claimed > now:
             expires = min(expires, claimed)
         renew_at = max(now, expires - min(self.renew_margin, self.lifetime / 2))
-        self._tokens[key] = CachedToken(token, renew_at)
+        self._tokens[key] = CachedToken(token, renew_at, now)
+
+    def _cached(self, key, token):
+        cached = self._tokens.get(key)
+        return cached if cached is not None and cached.value == token else None
+
+    def accepted(self, key, token):
+        """CRM.COM accepted a call made with ``token``."""
+        with self._guard:
+            cached = self._cached(key, token)
+            if cached is not None:
+                cached.accepted_at = self._clock()
+                cached.refused_code = None
+
+    def refused(self, key, token, code):
+        """CRM.COM refused a call made with ``token`` with ``code``. Returns (seconds
+        since the token was last accepted, code of the refusal just before or None);
+        (0, None) for a token no longer cached."""
+        with self._guard:
+            cached = self._cached(key, token)
+            if cached is None:
+                return 0.0, None
+            previous, cached.refused_code = cached.refused_code, code
+            return self._clock() - cached.accepted_at, previous
+
+    def learned(self, key, code):
+        """SESSION_CODE, REQUEST_CODE or None: what a refusal ``code`` proved to be."""
+        with self._guard:
+            return self._learned.get(key, {}).get(code)
+
+    def learn(self, key, code, kind):
+        with self._guard:
+            codes = self._learned.setdefault(key, {})
+            if code not in codes and len(codes) >= MAX_LEARNED_CODES:
+                codes.pop(next(iter(codes)))
+            codes[code] = kind
 
     def invalidate(self, key, token=None):
         """Forget the token for ``key`` (only if it is still ``token``, when given, so
@@ -105,6 +151,7 @@ class TokenCache:
     def clear(self):
         with self._guard:
             self._tokens.clear()
+            self._learned.clear()
 
 
 default_token_cache = TokenCache()

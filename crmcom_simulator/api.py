@@ -105,7 +105,7 @@ def handle(engine, verb, endpoint, *, body=b"", query="", headers=None):
         data = decode_query(query)
     else:
         data = decode_json_body(body, optional=route.body_optional)
-    params = Params(data)
+    params = Params(data, strict=engine.catalogue.settings["strict"])
     if route.needs_token:
         token = params.raw("token")
         engine.check_token(token if isinstance(token, str) else None)
@@ -172,7 +172,11 @@ def _purchase_input(params, *, for_create):
     total = params.money("total_amount")
     net = params.money("net_amount")
     vat = params.money("vat_amount")
-    lines = _line_inputs(params.raw("products_set")) if params.given("products_set") else []
+    lines = (
+        _line_inputs(params.raw("products_set"), strict=params.strict)
+        if params.given("products_set")
+        else []
+    )
     if total is None and not lines:
         raise missing("total_amount", "products_set")
     if lines:
@@ -221,7 +225,7 @@ def _split_total(total, net, vat):
     return net, vat
 
 
-def _line_inputs(value):
+def _line_inputs(value, *, strict=False):
     if not isinstance(value, list) or not value:
         raise invalid("products_set", "'products_set' must be a non-empty list.")
     lines = []
@@ -238,7 +242,9 @@ def _line_inputs(value):
         for field_name in ("net_amount", "vat_amount", "total_amount"):
             if item.get(field_name) is None:
                 raise missing(f"{name}.{field_name}")
-            amounts[field_name] = parse_money(item[field_name], f"{name}.{field_name}")
+            amounts[field_name] = parse_money(
+                item[field_name], f"{name}.{field_name}", strict=strict
+            )
         net, vat, total = amounts.values()
         if abs(net + vat - total) > TOLERANCE:
             raise invalid(

@@ -27,7 +27,7 @@ from .model import (
     SpendRequest,
 )
 from .params import DATETIME_FORMAT
-from .rewards import additional_spend, quote, remaining_to_spend
+from .rewards import additional_spend, quote, remaining_to_spend, spend_everything
 from .scenario import Catalogue
 from .tokens import TokenStore
 
@@ -42,12 +42,21 @@ class Engine:
 
     def __init__(self, scenario, clock=None):
         self._scenario = scenario
-        self._clock = clock or datetime.now
+        self._clock = clock or self._system_clock
         self.lock = threading.RLock()
         self.tokens = TokenStore()
         self.reset()
 
+    def _system_clock(self):
+        zone = self.catalogue.timezone
+        return datetime.now(zone) if zone is not None else datetime.now()
+
     # ---- lifecycle ---------------------------------------------------------------
+
+    def use_scenario(self, scenario):
+        """Serve ``scenario`` (a validated dict) from the next reset() on."""
+        with self.lock:
+            self._scenario = scenario
 
     def reset(self):
         """Back to the scenario's initial state. Issued tokens stay valid."""
@@ -59,6 +68,8 @@ class Engine:
             self._purchase_by = {"id": {}, "number": {}}
             self._spend_by = {"id": {}, "number": {}}
             self._references = set()  # (unit id, reference_number)
+            self._external_references = set()  # external_system_reference_number
+            self.tokens.idle_timeout = self.catalogue.settings["token_idle_timeout"]
             self._sequences = defaultdict(int)
             self.login_count = 0
 
@@ -67,7 +78,12 @@ class Engine:
         return f"{prefix}{self._sequences[prefix]:06d}"
 
     def _now(self):
-        return self._clock().replace(microsecond=0).strftime(DATETIME_FORMAT)
+        """The server's wall-clock time, in settings.timezone when it has one."""
+        zone = self.catalogue.timezone
+        now = self._clock()
+        if zone is not None and now.tzinfo is not None:
+            now = now.astimezone(zone).replace(tzinfo=None)
+        return now.replace(microsecond=0).strftime(DATETIME_FORMAT)
 
     # ---- authentication ----------------------------------------------------------
 
@@ -118,7 +134,15 @@ class Engine:
 
     def check_token(self, token):
         with self.lock:
-            if not token or not self.tokens.is_valid(token):
+            state = self.tokens.check(token) if token else "unknown"
+            if state == "idle":
+                raise ApiError(
+                    errors.INVALID_TOKEN,
+                    "The token has expired after being idle.",
+                    "Log in again to get a new token.",
+                    kind=errors.TOKEN_IDLE_EXPIRED,
+                )
+            if state != "valid":
                 raise ApiError(
                     errors.INVALID_TOKEN,
                     "The token is not valid or has expired.",
@@ -135,7 +159,8 @@ class Engine:
     def show_participant(self, identifier, fields):
         with self.lock:
             participant = self._participant(("rewards_participant_identifier", identifier))
-            return render.select_fields(render.participant(participant, self.catalogue), fields)
+            answer = render.participant(participant, self.catalogue)
+            return render.select_fields(render.omit(answer, self.catalogue.omitted_fields), fields)
 
     def _participant(self, identity):
         name, (key, value) = identity
@@ -165,7 +190,9 @@ class Engine:
                 found = None
         if found is None or found[0].life_cycle_state != EFFECTIVE:
             raise errors.not_found(
-                "access token", "No effective access token matches what was given."
+                "access token",
+                "No effective access token matches what was given.",
+                kind=errors.ACCESS_TOKEN_NOT_FOUND,
             )
         return found[1]
 
@@ -214,7 +241,7 @@ class Engine:
         product = self.catalogue.product_by[key].get(value)
         if product is not None:
             return product, None
-        if default is None:
+        if default is None or self.catalogue.settings["strict"]:
             raise errors.not_found(
                 "product", f"products_set[{index}]: no product has {key} {value!r}."
             )
@@ -249,6 +276,17 @@ class Engine:
                     "A purchase with this reference number already exists.",
                     f"Unit {unit.name!r} already submitted reference number "
                     f"{request.reference_number!r}.",
+                )
+            external = request.external_system_reference_number
+            if (
+                self.catalogue.settings["unique_external_system_reference_numbers"]
+                and external is not None
+                and external in self._external_references
+            ):
+                raise ApiError(
+                    errors.DUPLICATE_EXTERNAL_SYSTEM_REFERENCE_NUMBER,
+                    "A purchase with this external system reference number already exists.",
+                    f"external_system_reference_number {external!r} is already used.",
                 )
             result = quote(participant, unit, request.total_amount, lines, self.catalogue.offers)
             # All checks passed: from here on the purchase is booked.
@@ -287,6 +325,8 @@ class Engine:
             self._purchase_by["id"][purchase.id] = purchase
             self._purchase_by["number"][purchase.number] = purchase
             self._references.add(reference)
+            if external is not None:
+                self._external_references.add(external)
             return self._render_purchase(purchase, fields)
 
     def _book_spend(self, purchase, kind, unit, performed_on, asked, spent, **extra):
@@ -316,7 +356,7 @@ class Engine:
         with self.lock:
             purchase = self._purchase(identifier)
             if purchase.state != POSTED:
-                raise _not_posted("purchase", purchase)
+                raise _not_posted("purchase", purchase, kind=errors.ALREADY_CANCELLED)
             participant = purchase.participant
             for award in purchase.awards:
                 if award.state == POSTED:
@@ -359,7 +399,7 @@ class Engine:
 
     def _render_purchase(self, purchase, fields):
         answer = render.purchase(purchase, self.catalogue.currency, self.field_style)
-        return render.select_fields(answer, fields)
+        return render.select_fields(render.omit(answer, self.catalogue.omitted_fields), fields)
 
     # ---- spend requests ----------------------------------------------------------
 
@@ -389,8 +429,12 @@ class Engine:
                 asked = remaining_to_spend(purchase)
                 if asked <= 0:
                     raise _insufficient("Nothing is left to spend on this purchase.")
-            self._check_limits(unit, asked)
-            spent = additional_spend(purchase, participant, unit, asked)
+            if unit.spend_everything:
+                # The amount asked is ignored: the whole purchase, as far as the wallet goes.
+                spent = spend_everything(purchase, participant)
+            else:
+                self._check_limits(unit, asked)
+                spent = additional_spend(purchase, participant, unit, asked)
             if spent <= 0:
                 raise _insufficient(
                     "The wallet balance, the purchase total or the merchant's spending "
@@ -484,12 +528,13 @@ def _not_effective(participant):
     )
 
 
-def _not_posted(what, record):
+def _not_posted(what, record, *, kind=None):
     return ApiError(
         errors.NOT_POSTED,
         f"The {what} is not posted.",
         f"{what.capitalize()} {record.number} is {record.state}; only posted "
         f"{what}s can be cancelled or spent on.",
+        kind=kind,
     )
 
 

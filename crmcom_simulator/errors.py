@@ -19,16 +19,27 @@ SPEND_LIMIT_VIOLATION = "SPEND_LIMIT_VIOLATION"
 SPENDING_NOT_ALLOWED = "SPENDING_NOT_ALLOWED"
 INSUFFICIENT_WALLET_BALANCE = "INSUFFICIENT_WALLET_BALANCE"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+DUPLICATE_EXTERNAL_SYSTEM_REFERENCE_NUMBER = "DUPLICATE_EXTERNAL_SYSTEM_REFERENCE_NUMBER"
+
+# Finer error names, answered with a shared code unless settings.error_codes names
+# their own: (name, default code).
+ACCESS_TOKEN_NOT_FOUND = "ACCESS_TOKEN_NOT_FOUND"  # -> NOT_FOUND
+TOKEN_IDLE_EXPIRED = "TOKEN_IDLE_EXPIRED"  # -> INVALID_TOKEN
+ALREADY_CANCELLED = "ALREADY_CANCELLED"  # -> NOT_POSTED
+# Errors about the session token (answered with settings.session_error_http_status).
+SESSION_ERRORS = frozenset({INVALID_TOKEN, TOKEN_IDLE_EXPIRED})
 
 
 class ApiError(Exception):
     """A refused request: becomes the error envelope, and never changes state."""
 
-    def __init__(self, code, message, description=""):
+    def __init__(self, code, message, description="", *, kind=None):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.description = description
+        # The error's own name, for settings.error_codes (defaults to the code).
+        self.kind = kind or code
 
 
 class ControlError(Exception):
@@ -54,5 +65,5 @@ def invalid(name, detail):
     return ApiError(INVALID_PARAMETER, f"The parameter '{name}' is invalid.", detail)
 
 
-def not_found(what, detail=""):
-    return ApiError(NOT_FOUND, f"The {what} was not found.", detail)
+def not_found(what, detail="", *, kind=None):
+    return ApiError(NOT_FOUND, f"The {what} was not found.", detail, kind=kind)

@@ -4,7 +4,8 @@ import random
 import threading
 from dataclasses import asdict, dataclass, fields
 
-KINDS = ("latency", "error", "http_error", "malformed", "drop")
+KINDS = ("latency", "error", "http_error", "malformed", "drop", "redirect")
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
 @dataclass
@@ -14,11 +15,15 @@ class Fault:
     endpoint: an API method such as "customer_events/purchases/create", or "*".
     kind: latency (wait, then answer normally), error (an error envelope, request not
       applied), http_error (an HTML page with http_status, not applied), malformed
-      (HTTP 200 whose body is not JSON) or drop (the connection is closed unanswered).
+      (HTTP 200 whose body is not JSON), drop (the connection is closed unanswered)
+      or redirect (http_status 307 by default, Location: ``location``; not applied).
     times: how many matching requests it hits; None = until cleared.
     probability: chance of hitting each matching request (seeded: reproducible).
     delay: seconds waited before answering (or dropping).
     applied: malformed/drop only: apply the request first, then lose the answer.
+    http_status: of http_error (default 503) or redirect (default 307).
+    location: redirect only: where to; None = the simulator's trap listener (another
+      loopback port that records what reaches it), same path and query.
     """
 
     endpoint: str = "*"
@@ -29,7 +34,8 @@ class Fault:
     applied: bool = False
     code: str = "INTERNAL_ERROR"
     message: str = "Simulated CRM.COM failure."
-    http_status: int = 503
+    http_status: int | None = None
+    location: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -45,8 +51,15 @@ class Fault:
             raise ValueError("Fault.delay must not be negative")
         if self.applied and self.kind not in ("malformed", "drop"):
             raise ValueError("Fault.applied only makes sense for malformed and drop")
-        if not 400 <= int(self.http_status) <= 599:
+        if self.http_status is None:
+            self.http_status = 307 if self.kind == "redirect" else 503
+        if self.kind == "redirect":
+            if self.http_status not in REDIRECT_STATUSES:
+                raise ValueError(f"a redirect fault answers one of {REDIRECT_STATUSES}")
+        elif not 400 <= int(self.http_status) <= 599:
             raise ValueError("Fault.http_status must be an HTTP error status (4xx/5xx)")
+        if self.location is not None and self.kind != "redirect":
+            raise ValueError("Fault.location only makes sense for redirect")
         if self.kind == "error" and self.code == "OK":
             raise ValueError("an error fault cannot answer OK")
 

@@ -63,6 +63,9 @@ class Unit:
     # Share of a purchase's total that spend requests may cover: the hidden
     # "additional spending conditions" that make a spend smaller than asked.
     max_spend_ratio: Decimal
+    # CRM.COM set to spend the whole purchase whatever spend_amount says: a spend
+    # request spends min(wallet, what the purchase still owes).
+    spend_everything: bool = False
 
     @classmethod
     def from_dict(cls, data, defaults):
@@ -89,6 +92,7 @@ class Unit:
                 defaults["maximum"],
             ),
             max_spend_ratio=ratio,
+            spend_everything=bool(data.get("spend_everything", defaults["spend_everything"])),
         )
 
     def short(self):

@@ -37,8 +37,13 @@ def parse_number(value, name, *, positive=False):
     return number
 
 
-def parse_money(value, name, *, positive=False):
-    amount = to_money(parse_number(value, name, positive=positive))
+def parse_money(value, name, *, positive=False, strict=False):
+    """An amount rounded half-up to cents; with ``strict`` (settings.strict) more than
+    two decimals are refused instead."""
+    number = parse_number(value, name, positive=positive)
+    amount = to_money(number)
+    if strict and amount != number:
+        raise invalid(name, f"'{name}' must have at most two decimals, not {value}.")
     if positive and amount == 0:
         raise invalid(name, f"'{name}' must be at least 0.01.")
     return amount
@@ -125,8 +130,9 @@ def _keys(names):
 class Params:
     """Typed, validating access to a request's parameters."""
 
-    def __init__(self, data):
+    def __init__(self, data, *, strict=False):
         self._data = data
+        self.strict = strict
 
     def given(self, name):
         return self._data.get(name) is not None
@@ -146,7 +152,9 @@ class Params:
 
     def money(self, name, *, required=False, positive=False):
         value = self._value(name, required)
-        return None if value is None else parse_money(value, name, positive=positive)
+        if value is None:
+            return None
+        return parse_money(value, name, positive=positive, strict=self.strict)
 
     def datetime(self, name, *, required=False, allow_date_only=False):
         value = self._value(name, required)

@@ -15,6 +15,14 @@ def select_fields(data, fields):
     return {key: value for key, value in data.items() if key in fields}
 
 
+def omit(data, names):
+    """settings.omit_inferred_fields: leave out the answer fields the documentation
+    does not confirm (a real server may not send them)."""
+    if not names:
+        return data
+    return {key: value for key, value in data.items() if key not in names}
+
+
 def currency(code):
     return {"code": code}
 

@@ -104,3 +104,11 @@ def additional_spend(purchase, participant, unit, asked):
 
 def remaining_to_spend(purchase):
     return purchase.total_amount - purchase.spent()
+
+
+def spend_everything(purchase, participant):
+    """A spend request on a unit set to spend everything: the amount asked is ignored,
+    what the purchase still owes is spent as far as the wallet (without this
+    purchase's own unspent awards) goes."""
+    own_awards_in_wallet = purchase.awarded() - purchase.spent(INSTANT)
+    return min(participant.balance - own_awards_in_wallet, remaining_to_spend(purchase))

@@ -3,6 +3,7 @@
 import copy
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .model import (
     Classification,
@@ -25,7 +26,18 @@ DEFAULT_SETTINGS = {
     "minimum_spend_amount_per_transaction": 0,
     "maximum_spend_amount_per_transaction": None,
     "token_ttl": 7200,
+    # Strictness of a real CRM.COM, each off by default (README "Strict switches").
+    "error_codes": {},  # simulator error name -> the code (or {code, message}) answered
+    "session_error_http_status": 200,
+    "timezone": None,  # IANA zone of the server's clock and of the dates it receives
+    "omit_inferred_fields": False,  # True, or a list of INFERRED_FIELDS
+    "unique_external_system_reference_numbers": False,
+    "spend_everything": False,  # default of the units' own setting
+    "token_idle_timeout": None,  # seconds a token may stay unused (before R12)
+    "strict": False,  # refuse amounts with more than two decimals and unknown products
 }
+# Answer fields the documentation does not confirm (crmcom-api.md [INF]).
+INFERRED_FIELDS = ("total_additional_spend_amount", "wallet")
 
 
 def load_scenario(source=None):
@@ -69,6 +81,7 @@ class Catalogue:
         self.settings = {**DEFAULT_SETTINGS, **(data.get("settings") or {})}
         if self.settings["field_style"] not in FIELD_STYLES:
             raise ScenarioError(f"settings.field_style must be one of {FIELD_STYLES}")
+        self._check_strict_settings()
         credentials = data.get("credentials") or {}
         self.web_api_keys = tuple(credentials.get("web_api_keys") or ())
         self.users = tuple(credentials.get("users") or ())
@@ -85,6 +98,7 @@ class Catalogue:
                 self.settings["maximum_spend_amount_per_transaction"], "settings"
             ),
         }
+        limits["spend_everything"] = self.settings["spend_everything"]
         self.units = [Unit.from_dict(u, limits) for u in data.get("units") or ()]
         self.products = [Product.from_dict(p) for p in data.get("products") or ()]
         self.classifications = [
@@ -145,6 +159,59 @@ class Catalogue:
         default = self.settings["default_product"]
         if default is not None and default not in self.product_by["code"]:
             raise ScenarioError(f"settings.default_product: unknown product {default!r}")
+
+    def _check_strict_settings(self):
+        settings = self.settings
+        codes = settings["error_codes"]
+        if not isinstance(codes, dict):
+            raise ScenarioError("settings.error_codes must map error names to codes")
+        for name, answer in codes.items():
+            code = answer.get("code") if isinstance(answer, dict) else answer
+            if not isinstance(code, str) or not code.strip() or code.upper() == "OK":
+                raise ScenarioError(f"settings.error_codes.{name}: not an error code")
+        status = settings["session_error_http_status"]
+        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+            raise ScenarioError("settings.session_error_http_status must be an HTTP status")
+        if settings["timezone"] is not None:
+            try:
+                self.timezone = ZoneInfo(settings["timezone"])
+            except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+                raise ScenarioError(f"settings.timezone: {exc}") from None
+        else:
+            self.timezone = None
+        omitted = settings["omit_inferred_fields"]
+        if omitted is True:
+            omitted = INFERRED_FIELDS
+        elif omitted is False or omitted is None:
+            omitted = ()
+        elif not isinstance(omitted, list) or not set(omitted) <= set(INFERRED_FIELDS):
+            raise ScenarioError(
+                f"settings.omit_inferred_fields: true, false or a list of {INFERRED_FIELDS}"
+            )
+        self.omitted_fields = frozenset(omitted)
+        idle = settings["token_idle_timeout"]
+        if idle is not None and (
+            isinstance(idle, bool) or not isinstance(idle, int | float) or idle <= 0
+        ):
+            raise ScenarioError("settings.token_idle_timeout must be positive seconds or null")
+        for name in ("unique_external_system_reference_numbers", "spend_everything", "strict"):
+            if not isinstance(settings[name], bool):
+                raise ScenarioError(f"settings.{name} must be true or false")
+
+    def error_answer(self, kind, code, message, description):
+        """(code, message, description) answered for an error: settings.error_codes
+        maps the error's own name (or its default code) to a code, or to an object
+        {code, message, description}."""
+        answer = self.settings["error_codes"].get(kind)
+        if answer is None:
+            answer = self.settings["error_codes"].get(code, code)
+        if isinstance(answer, dict):
+            return (
+                answer["code"],
+                answer.get("message") or message,
+                answer.get("description", description),
+            )
+        return answer, message, description
 
     @property
     def default_product(self):

@@ -54,7 +54,11 @@ def run_api(simulator, verb, endpoint, body, query, headers):
         return 200, ok_envelope(data)
     except ApiError as exc:
         status = HTTP_STATUS_OF.get(exc.code, 200)
-        return status, error_envelope(exc.code, exc.message, exc.description)
+        catalogue = simulator.engine.catalogue
+        if exc.kind in errors.SESSION_ERRORS:
+            status = catalogue.settings["session_error_http_status"]
+        answer = catalogue.error_answer(exc.kind, exc.code, exc.message, exc.description)
+        return status, error_envelope(*answer)
     except Exception as exc:  # a simulator bug must still answer like a server
         log.exception("simulator failure on %s", endpoint)
         return 200, error_envelope(
@@ -185,6 +189,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             record(fault.code, False)
             self._send_json(200, error_envelope(fault.code, fault.message, "Injected fault."))
             return
+        if fault is not None and fault.kind == "redirect":
+            record(f"HTTP_{fault.http_status}", False)
+            location = fault.location or simulator.trap_url() + self.path
+            self._send_redirect(fault.http_status, location)
+            return
         if fault is not None and fault.kind == "http_error":
             record(f"HTTP_{fault.http_status}", False)
             self._send_html_error(fault.http_status)
@@ -246,6 +255,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
         self._send_bytes(status, "text/html; charset=utf-8", page.encode("utf-8"))
 
+    def _send_redirect(self, status, location):
+        page = f'<html><body>Moved to <a href="{location}">{location}</a></body></html>'
+        payload = page.encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Location", location)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+
     def _send_bytes(self, status, content_type, payload):
         try:
             self.send_response(status)
@@ -256,3 +278,49 @@ class RequestHandler(BaseHTTPRequestHandler):
         except OSError:
             # The client gave up (time-out) before the answer: what it lost is lost.
             self.close_connection = True
+
+
+class TrapServer(ThreadingHTTPServer):
+    """The other end of redirect faults: a loopback listener that records every
+    request reaching it (a client that follows a redirect sends it its body, its
+    credentials and its token) and answers like CRM.COM would, so that nothing but
+    its record tells the request went astray."""
+
+    daemon_threads = True
+
+    def __init__(self, address):
+        super().__init__(address, TrapHandler)
+        self.requests = []
+        self.requests_lock = threading.Lock()
+
+    def record(self, entry):
+        with self.requests_lock:
+            self.requests.append(entry)
+
+
+class TrapHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 5
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        log.debug("trap %s %s", self.address_string(), format % args)
+
+    def _trap(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        self.server.record(
+            {
+                "method": self.command,
+                "path": self.path,
+                "authorization": self.headers.get("Authorization"),
+                "body": body.decode("utf-8", "replace"),
+            }
+        )
+        payload = encode(ok_envelope({"token": "trapped"}))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _trap

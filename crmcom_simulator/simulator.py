@@ -11,7 +11,7 @@ from .errors import UNKNOWN_METHOD, ControlError
 from .faults import Fault, FaultBoard
 from .money import plain
 from .scenario import FIELD_STYLES, load_scenario
-from .server import SimulatorServer
+from .server import SimulatorServer, TrapServer
 
 
 class Simulator:
@@ -23,8 +23,9 @@ class Simulator:
     latency: seconds added to every API answer (also what reset() restores).
     """
 
-    def __init__(self, scenario=None, *, seed=0, clock=None, latency=0.0):
-        self.scenario = load_scenario(scenario)
+    def __init__(self, scenario=None, *, seed=0, clock=None, latency=0.0, settings=None):
+        self._base_scenario = load_scenario(scenario)
+        self.scenario = _with_settings(self._base_scenario, settings)
         self.engine = Engine(self.scenario, clock=clock)
         self.faults = FaultBoard(seed)
         self._initial_latency = float(latency)
@@ -37,6 +38,7 @@ class Simulator:
         self._peak_in_flight = 0
         self._server = None
         self._thread = None
+        self._trap = None
 
     # ---- serving -----------------------------------------------------------------
 
@@ -53,6 +55,7 @@ class Simulator:
         return self
 
     def stop(self):
+        self._stop_trap()
         server, self._server = self._server, None
         if server is None:
             return
@@ -87,6 +90,40 @@ class Simulator:
     @property
     def base_url(self):
         return f"http://{self.host}:{self.port}"
+
+    # ---- the redirect trap ---------------------------------------------------------
+
+    def trap_url(self):
+        """Base URL of the trap listener (another loopback port, started on first use):
+        where redirect faults point unless they name a location."""
+        with self._calls_lock:
+            if self._trap is None:
+                self._trap = TrapServer((self.host, 0))
+                threading.Thread(
+                    target=self._trap.serve_forever, name="crmcom-simulator-trap", daemon=True
+                ).start()
+            host, port = self._trap.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def trap_requests(self):
+        """Every request that reached the trap listener (method, path, authorization,
+        body): a client that never follows redirects leaves it empty."""
+        trap = self._trap
+        if trap is None:
+            return []
+        with trap.requests_lock:
+            return copy.deepcopy(trap.requests)
+
+    def _stop_trap(self):
+        trap, self._trap = self._trap, None
+        if trap is not None:
+            stopper = threading.Thread(target=trap.shutdown, daemon=True)
+            stopper.start()
+            while stopper.is_alive():
+                _wake(trap.server_address)
+                stopper.join(0.01)
+            trap.server_close()
 
     def _require_server(self):
         if self._server is None:
@@ -137,13 +174,22 @@ class Simulator:
         with self.engine.lock:
             self.engine.tokens.expire_all()
 
-    def reset(self):
+    def reset(self, settings=None):
         """Scenario state, faults, calls and counters back to the start.
 
         Latency and token_ttl return to their initial values; issued tokens stay
-        valid (a client mid-test need not log in again).
+        valid (a client mid-test need not log in again). ``settings`` (a dict)
+        replaces the scenario settings given to the constructor from now on.
         """
+        if settings is not None:
+            self.scenario = _with_settings(self._base_scenario, settings)
+            self.engine.use_scenario(self.scenario)
+            self._initial_token_ttl = self.engine.catalogue.settings["token_ttl"]
         self.engine.reset()
+        trap = self._trap
+        if trap is not None:
+            with trap.requests_lock:
+                trap.requests.clear()
         self.faults.clear(reseed=True)
         self.latency = self._initial_latency
         self.engine.tokens.ttl = self._initial_token_ttl
@@ -302,6 +348,17 @@ class Simulator:
             "token_ttl": self.token_ttl,
             "field_style": self.field_style,
         }
+
+
+def _with_settings(scenario, settings):
+    """The scenario with ``settings`` over its own (validated again)."""
+    if not settings:
+        return scenario
+    if not isinstance(settings, dict):
+        raise ValueError("settings must be a dict of scenario settings")
+    data = copy.deepcopy(scenario)
+    data["settings"] = {**(data.get("settings") or {}), **settings}
+    return load_scenario(data)
 
 
 def _wake(address):

@@ -16,10 +16,13 @@ def _b64url(raw):
 class TokenStore:
     """Issued tokens and their expiry; callers hold the engine lock."""
 
-    def __init__(self, ttl=7200):
+    def __init__(self, ttl=7200, idle_timeout=None):
         self.ttl = ttl
+        # Before R12 a token expired after an idle time (one hour): None = never idle.
+        self.idle_timeout = idle_timeout
         self._secret = os.urandom(32)
         self._expiry = {}  # token -> epoch seconds
+        self._last_used = {}  # token -> epoch seconds
 
     def issue(self, username, organisation, unit_name):
         now = time.time()
@@ -39,22 +42,34 @@ class TokenStore:
         signature = hmac.new(self._secret, signing_input.encode(), hashlib.sha256)
         token = f"{signing_input}.{_b64url(signature.digest())}"
         self._expiry[token] = expires
+        self._last_used[token] = now
         return token
 
-    def is_valid(self, token):
+    def check(self, token):
+        """ "valid" (and the token counts as used now), "idle", "expired" or "unknown"."""
         expires = self._expiry.get(token)
         if expires is None:
-            return False
-        if time.time() >= expires:
-            del self._expiry[token]
-            return False
-        return True
+            return "unknown"
+        now = time.time()
+        if now >= expires:
+            self.release(token)
+            return "expired"
+        if self.idle_timeout is not None and now - self._last_used[token] >= self.idle_timeout:
+            self.release(token)
+            return "idle"
+        self._last_used[token] = now
+        return "valid"
+
+    def is_valid(self, token):
+        return self.check(token) == "valid"
 
     def release(self, token):
         self._expiry.pop(token, None)
+        self._last_used.pop(token, None)
 
     def expire_all(self):
         self._expiry.clear()
+        self._last_used.clear()
 
     def active_count(self):
         now = time.time()

@@ -139,7 +139,11 @@ def test_money_and_dates():
     aware = datetime.datetime(
         2026, 6, 1, 12, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=3))
     )
-    assert format_date(aware) == "2026-06-01T09:00:00"
+    # One convention: an aware date is sent as its own wall-clock time (the till's),
+    # or in CRM.COM's zone when the caller knows it; a naive one as it is.
+    assert format_date(aware) == "2026-06-01T12:00:00"
+    assert format_date(aware, zone=datetime.timezone.utc) == "2026-06-01T09:00:00"
+    assert format_date(aware.replace(tzinfo=None)) == "2026-06-01T12:00:00"
 
 
 def test_read_participant_is_tolerant():
