@@ -24,6 +24,7 @@ from odoo.tools import SQL, format_amount
 
 from ..crmcom import (
     FRONT_END_REDUCTION,
+    CrmcomAlreadyCancelledError,
     CrmcomAnswerError,
     CrmcomApiError,
     CrmcomAuthenticationError,
@@ -31,7 +32,9 @@ from ..crmcom import (
     CrmcomConfigurationError,
     CrmcomConnectionError,
     CrmcomError,
+    CrmcomNotFoundError,
     CrmcomProtocolError,
+    CrmcomRedirectError,
     CrmcomTimeoutError,
     Purchase,
     PurchaseLine,
@@ -48,9 +51,6 @@ from . import trust
 _logger = logging.getLogger(__name__)
 
 IDENTIFIER_KINDS = ("access_token", "number", "id")
-# Refusals that mean "no such customer" (CRM.COM documents no codes; these are the
-# usual spellings).
-NOT_FOUND_CODES = frozenset({"NOT_FOUND", "INVALID_IDENTIFIER", "NO_RECORD_FOUND"})
 MAX_IDENTIFIER_LENGTH = 200
 # No till spends more in one go; larger numbers are typing or crafted input.
 MAX_SPEND_AMOUNT = Decimal(1_000_000_000)
@@ -170,6 +170,11 @@ class CrmcomRewards(models.AbstractModel):
             if error.maybe_applied:
                 return _("The connection to CRM.COM broke before it answered.")
             return _("CRM.COM cannot be reached: check the server address and the network.")
+        if isinstance(error, CrmcomRedirectError):
+            return _(
+                "The CRM.COM server address answered with a redirect, which is never followed"
+                " (it would send the credentials elsewhere): check the server address."
+            )
         if isinstance(error, CrmcomProtocolError):
             return _("The server did not answer like a CRM.COM server: check the server address.")
         if isinstance(error, CrmcomApiError):
@@ -347,7 +352,7 @@ class CrmcomRewards(models.AbstractModel):
             client = self._client(config.company_id)
             participant = read_participant(client.show_rewards_participant(identifier))
         except CrmcomApiError as error:
-            if error.code.upper() in NOT_FOUND_CODES:
+            if isinstance(error, CrmcomNotFoundError):
                 return {
                     "ok": False,
                     "reason": "not_found",
@@ -1060,7 +1065,7 @@ class CrmcomRewards(models.AbstractModel):
                 reference_number=reference or order.crmcom_reference or order.pos_reference,
                 lines=self._order_lines(order),
                 external_system=config._crmcom_external_system(),
-                external_system_reference_number=order.uuid or None,
+                external_system_reference_number=self._external_reference(order),
             )
         except ValueError as error:
             # The order itself is at fault (its lines, its till): it fails with the
@@ -1068,6 +1073,18 @@ class CrmcomRewards(models.AbstractModel):
             raise CrmcomOrderError(
                 _("This order cannot be sent to CRM.COM as it is: %(problem)s", problem=error)
             ) from None
+
+    @api.model
+    def _external_reference(self, order):
+        """``external_system_reference_number``, documented as unique per purchase: the
+        order's uuid for its first purchase, ``<uuid>/<n>`` for the next ones (after a
+        cancelled redemption, a partial refund, a replaced purchase: the ``/<n>`` of
+        their reference number), the same for every attempt at one purchase."""
+        if not order.uuid:
+            return None
+        if order.crmcom_sequence:
+            return f"{order.uuid}/{order.crmcom_sequence + 1}"
+        return order.uuid
 
     @api.model
     def _lock(self, orders):
@@ -1263,13 +1280,10 @@ class CrmcomRewards(models.AbstractModel):
                     return True
                 self._store_purchase(order, read_purchase(found))
                 order.crmcom_state = "cancel_pending"
-            event = {"id": order.crmcom_purchase_id}
             try:
-                client.cancel_purchase(event)
-            except CrmcomApiError as error:
-                # Cancelled already (an earlier answer lost)? CRM.COM tells.
-                if read_purchase(client.show_purchase(event)).is_posted:
-                    raise error from None
+                client.cancel_purchase({"id": order.crmcom_purchase_id})
+            except CrmcomAlreadyCancelledError:
+                pass  # an earlier cancel whose answer was lost: done
         except (CrmcomError, CrmcomOrderError, ValueError) as error:
             # A cancellation never gives up: the customer must not keep the awards.
             message = self._describe_error(error)

@@ -4,6 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..crmcom import POOL_SIZE as MAX_PARALLEL_REQUESTS
+from ..crmcom import CrmcomConfigurationError, normalise_base_url
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Secrets: readable and writable by administrators only (invariant "secrets stay home").
@@ -88,6 +89,17 @@ class ResCompany(models.Model):
                 )
             if parts.query or parts.fragment:
                 raise ValidationError(_("The CRM.COM server address must not contain ? or #."))
+            # Then as the HTTP library will connect: no user name or password in the
+            # address, no backslash tricks (the host checked is the host reached).
+            try:
+                normalise_base_url(company.crmcom_base_url)
+            except CrmcomConfigurationError:
+                raise ValidationError(
+                    _(
+                        "The CRM.COM server address must be a plain https://server address:"
+                        " no user name or password (@), spaces or backslashes."
+                    )
+                ) from None
 
     @api.constrains(
         "crmcom_connect_timeout",

@@ -22,6 +22,24 @@ ALICE = {
     "balance": 20.0,
 }
 BOB = {"number": "RP0002", "card": "4000000000000002", "name": "Bob Brown"}
+# The Odoo suite runs against a CRM.COM stricter than the simulator's defaults, as
+# strict as its documentation (crmcom_simulator/README.md, "Strict switches"): unique
+# external references, answers without the inferred fields, a clock behind UTC,
+# error codes of another vocabulary than the client's guesses, session errors with
+# HTTP 401, amounts of two decimals and known products only.
+STRICT_CRMCOM = {
+    "unique_external_system_reference_numbers": True,
+    "omit_inferred_fields": ["total_additional_spend_amount"],
+    "timezone": "America/New_York",
+    "error_codes": {
+        "INVALID_TOKEN": "E1017",
+        "ACCESS_TOKEN_NOT_FOUND": "ACCESS_TOKEN_NOT_FOUND",
+        "NOT_FOUND": "E0404",
+        "NOT_POSTED": "E2203",
+    },
+    "session_error_http_status": 401,
+    "strict": True,
+}
 
 
 class CrmcomSimulatorMixin:
@@ -39,7 +57,7 @@ class CrmcomSimulatorMixin:
 
     @classmethod
     def start_simulator(cls):
-        cls.simulator = Simulator("test").start()
+        cls.simulator = Simulator("test", settings=STRICT_CRMCOM).start()
         cls.addClassCleanup(cls.simulator.stop)
         # The attempt journal is written in transactions of its own (committed,
         # also under a test): what the class writes there is removed after it.
