@@ -785,13 +785,24 @@ class CrmcomRewards(models.AbstractModel):
     @api.model
     def _spend_answer(self, order, requested):
         spent = order.crmcom_additional_spend_amount
+        currency = order.currency_id
+        # A CRM.COM set to spend the whole purchase spends more than asked: the till
+        # deducts what it spent, and says so.
+        exceeded = bool(requested) and currency.compare_amounts(spent, float(requested)) > 0
         return {
             "ok": True,
             "purchase_number": order.crmcom_purchase_number,
             "requested_amount": float(requested),
             "spent_amount": spent,
-            "partial": bool(requested)
-            and order.currency_id.compare_amounts(spent, float(requested)) < 0,
+            "partial": bool(requested) and currency.compare_amounts(spent, float(requested)) < 0,
+            "exceeded": exceeded,
+            "notice": exceeded
+            and _(
+                "CRM.COM spent %(spent)s, more than the %(asked)s asked (it spends the whole"
+                " purchase at this shop): %(spent)s is deducted from the order.",
+                spent=format_amount(self.env, spent, currency),
+                asked=format_amount(self.env, float(requested), currency),
+            ),
             "instant_spend_amount": order.crmcom_instant_spend_amount,
             "automatic_spend_amount": order.crmcom_automatic_spend_amount,
             "redemption_amount": order.crmcom_redemption_amount,

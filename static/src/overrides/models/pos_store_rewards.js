@@ -415,7 +415,12 @@ patch(PosStore.prototype, {
             }
             return;
         }
-        if (result.partial) {
+        if (result.exceeded && result.notice) {
+            this.notification.add(result.notice, {
+                type: "warning",
+                title: _t("CRM.COM Rewards"),
+            });
+        } else if (result.partial) {
             this.notification.add(
                 _t("CRM.COM spent %(spent)s of the %(asked)s asked.", {
                     spent: format(result.spent_amount),
