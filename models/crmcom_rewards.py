@@ -1294,7 +1294,12 @@ class CrmcomRewards(models.AbstractModel):
             try:
                 client.cancel_purchase({"id": order.crmcom_purchase_id})
             except CrmcomAlreadyCancelledError:
-                pass  # an earlier cancel whose answer was lost: done
+                # An earlier cancel whose answer was lost, or a cancel made in CRM.COM.
+                _logger.info(
+                    "Order %s: its purchase %s was cancelled in CRM.COM already.",
+                    order.pos_reference,
+                    order.crmcom_purchase_number or order.crmcom_purchase_id,
+                )
         except (CrmcomError, CrmcomOrderError, ValueError) as error:
             # A cancellation never gives up: the customer must not keep the awards.
             message = self._describe_error(error)
