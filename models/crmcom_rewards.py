@@ -23,6 +23,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, format_amount
 
 from ..crmcom import (
+    BACK_END_REDUCTION,
     FRONT_END_REDUCTION,
     CrmcomAlreadyCancelledError,
     CrmcomAnswerError,
@@ -458,7 +459,9 @@ class CrmcomRewards(models.AbstractModel):
             "minimum_spend_amount": float(preview.minimum_spend_amount or 0),
             "maximum_spend_amount": float(preview.maximum_spend_amount or 0),
             "wallet_balance": float(preview.wallet_balance or 0),
-            "allow_spending": preview.allow_spending and preview.front_end,
+            # Front-end: a discount at the till; back-end: CRM.COM refunds the spend
+            # through its payment gateway (guide, advanced flow step 4).
+            "allow_spending": preview.allow_spending,
         }
 
     @api.model
@@ -657,11 +660,19 @@ class CrmcomRewards(models.AbstractModel):
     def _check_spend(self, order, preview, requested):
         """Invariant "the server decides": refuse what CRM.COM's limits forbid."""
         currency = order.company_id.currency_id
-        if preview.reduction_method != FRONT_END_REDUCTION:
+        if preview.reduction_method not in (FRONT_END_REDUCTION, BACK_END_REDUCTION):
             raise CrmcomOrderError(
-                _("This shop redeems rewards in CRM.COM itself (back-end reduction).")
+                _(
+                    "CRM.COM named no reduction method this till knows (%(method)s): no"
+                    " rewards can be spent here.",
+                    method=preview.reduction_method or "-",
+                )
             )
         if not requested:
+            if preview.reduction_method == BACK_END_REDUCTION:
+                raise CrmcomOrderError(
+                    _("This shop redeems rewards in CRM.COM itself (back-end reduction).")
+                )
             return
         if not preview.allow_spending or currency.is_zero(preview.additional_spend_amount):
             raise CrmcomOrderError(_("CRM.COM allows no spending on this order."))
@@ -769,8 +780,9 @@ class CrmcomRewards(models.AbstractModel):
 
     @api.model
     def _write_redemption(self, order):
-        """Redemption = additional + instant + automatic spend; wallet after =
-        before + awarded - redemption (the guide's formulas)."""
+        """Redemption = additional + instant + automatic spend (none at a back-end
+        till: CRM.COM refunds it); wallet after = before + awarded - spent (the
+        guide's formulas)."""
         redemption = _redemption(order)
         order.write(
             {
@@ -778,7 +790,7 @@ class CrmcomRewards(models.AbstractModel):
                 "crmcom_redemption_allowed": redemption,
                 "crmcom_wallet_after": order.crmcom_wallet_before
                 + order.crmcom_awarded_amount
-                - redemption,
+                - _spent(order),
             }
         )
 
@@ -789,6 +801,22 @@ class CrmcomRewards(models.AbstractModel):
         # A CRM.COM set to spend the whole purchase spends more than asked: the till
         # deducts what it spent, and says so.
         exceeded = bool(requested) and currency.compare_amounts(spent, float(requested)) > 0
+        back_end = order.crmcom_reduction_method == BACK_END_REDUCTION
+        refund = _spent(order) if back_end else 0.0
+        notice = False
+        if back_end and not currency.is_zero(refund):
+            notice = _(
+                "CRM.COM spent %(amount)s of the customer's rewards and refunds it through its"
+                " payment gateway: no discount at the till.",
+                amount=format_amount(self.env, refund, currency),
+            )
+        elif exceeded:
+            notice = _(
+                "CRM.COM spent %(spent)s, more than the %(asked)s asked (it spends the whole"
+                " purchase at this shop): %(spent)s is deducted from the order.",
+                spent=format_amount(self.env, spent, currency),
+                asked=format_amount(self.env, float(requested), currency),
+            )
         return {
             "ok": True,
             "purchase_number": order.crmcom_purchase_number,
@@ -796,13 +824,9 @@ class CrmcomRewards(models.AbstractModel):
             "spent_amount": spent,
             "partial": bool(requested) and currency.compare_amounts(spent, float(requested)) < 0,
             "exceeded": exceeded,
-            "notice": exceeded
-            and _(
-                "CRM.COM spent %(spent)s, more than the %(asked)s asked (it spends the whole"
-                " purchase at this shop): %(spent)s is deducted from the order.",
-                spent=format_amount(self.env, spent, currency),
-                asked=format_amount(self.env, float(requested), currency),
-            ),
+            "back_end": back_end,
+            "refund_amount": refund,
+            "notice": notice,
             "instant_spend_amount": order.crmcom_instant_spend_amount,
             "automatic_spend_amount": order.crmcom_automatic_spend_amount,
             "redemption_amount": order.crmcom_redemption_amount,
@@ -1201,9 +1225,11 @@ class CrmcomRewards(models.AbstractModel):
         A spend that fails is written on the order for the back office; the
         purchase stays."""
         currency = order.currency_id
+        if order.crmcom_reduction_method == BACK_END_REDUCTION:
+            return  # CRM.COM redeems by itself (and refunds through its gateway)
         wanted = order._crmcom_redemption_to_keep()
         if order.state == "draft" or currency.compare_amounts(wanted, 0) <= 0:
-            return  # no deduction at the till (or back-end reduction): nothing to spend
+            return  # no deduction at the till: nothing to spend
         automatic = order.crmcom_instant_spend_amount + order.crmcom_automatic_spend_amount
         due = currency.round(wanted - automatic)
         message = False
@@ -1241,7 +1267,7 @@ class CrmcomRewards(models.AbstractModel):
     def _receipt_figures(self, orders):
         """For a reprint of an order sent after the sale: the reduction method and
         the wallet before come from the till's last preview of the order (guide,
-        advanced flow); wallet after = before + awarded - redemption."""
+        advanced flow); wallet after = before + awarded - spent."""
         orders = orders.filtered(
             lambda order: not order.crmcom_sequence and not order.crmcom_reduction_method
         )
@@ -1257,13 +1283,18 @@ class CrmcomRewards(models.AbstractModel):
         for order in orders:
             preview = previews.get((order.uuid, order.partner_id))
             if preview:
+                back_end = preview.reduction_method == BACK_END_REDUCTION
                 order.write(
                     {
                         "crmcom_reduction_method": preview.reduction_method,
                         "crmcom_wallet_before": preview.wallet_balance,
                         "crmcom_wallet_after": preview.wallet_balance
                         + order.crmcom_awarded_amount
-                        - order.crmcom_redemption_amount,
+                        - _spent(order),
+                        # The till deducted nothing: CRM.COM refunds what it spent.
+                        "crmcom_redemption_amount": 0.0
+                        if back_end
+                        else order.crmcom_redemption_amount,
                     }
                 )
 
@@ -1625,13 +1656,22 @@ def _purchase_digest(purchase):
     return hashlib.sha256(json.dumps(basket, sort_keys=True).encode()).hexdigest()
 
 
-def _redemption(order):
-    """What CRM.COM spent on the order: additional + instant + automatic spend."""
+def _spent(order):
+    """What CRM.COM spent of the wallet on the order: additional + instant + automatic
+    spend."""
     return (
         order.crmcom_additional_spend_amount
         + order.crmcom_instant_spend_amount
         + order.crmcom_automatic_spend_amount
     )
+
+
+def _redemption(order):
+    """What the till deducts: what CRM.COM spent, at a front-end till; nothing at a
+    back-end one (CRM.COM refunds the customer through its payment gateway)."""
+    if order.crmcom_reduction_method == BACK_END_REDUCTION:
+        return 0.0
+    return _spent(order)
 
 
 def _retry_delay(attempts):

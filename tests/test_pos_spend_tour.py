@@ -211,6 +211,26 @@ class TestPosSpendTour(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleHttpCo
         self.assertEqual(order.crmcom_state, "sent")
         self.assertEqual(self.requested_spends(), [])
 
+    def test_back_end_merchant_spend_is_refunded_by_crmcom(self):
+        self.main_pos_config.crmcom_unit_value = "SHOP2"
+        order = self.paid_order(self.run_tour("pos_crmcom_spend_back_end_refund"))
+
+        self.assertAlmostEqual(order.amount_total, 20.0, msg="no discount at the till")
+        self.assertFalse(self.redemption_lines(order))
+        self.assertEqual(order.crmcom_reduction_method, "BACK_END_REDUCTION")
+        self.assertEqual(order.crmcom_state, "sent")
+        self.assertAlmostEqual(order.crmcom_additional_spend_amount, 4.0)
+        self.assertAlmostEqual(order.crmcom_redemption_amount, 0.0)
+        self.assertFalse(order.crmcom_warning)
+        spends = self.requested_spends()
+        self.assertEqual(len(spends), 1)
+        self.assertEqual(self.spent(spends[0]), Decimal("4.00"))
+        self.assertEqual(self.wallet(), Decimal("19.00"))  # 20 + 3 - 4
+        self.assertAlmostEqual(order.crmcom_wallet_after, 19.0)
+        self.run_cron()  # nothing more to send
+        self.assertEqual(self.simulator.call_count(CREATE), 1)
+        self.assertEqual(self.simulator.call_count(SPEND), 1)
+
     def test_instant_spend_must_be_applied_before_payment(self):
         order = self.paid_order(self.run_tour("pos_crmcom_spend_apply_instant"))
 

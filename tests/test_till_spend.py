@@ -160,16 +160,43 @@ class TestCrmcomTillSpend(CrmcomPosCase):
         self.assertEqual(answer["redemption_amount"], 3.21)
         self.assertEqual(self.simulator.call_count(SPEND), 0)
 
-    def test_back_end_merchant_gives_no_pos_discount(self):
-        self.config.crmcom_unit_value = "SHOP2"
+    def test_back_end_merchant_spends_without_pos_discount(self):
+        """Guide, advanced flow step 4: "If either Front-End Reduction or Back-End
+        Reduction is allowed, then the reduction is submitted in CRM.COM as a spend
+        request"; at a back-end till CRM.COM refunds it, the till deducts nothing."""
+        self.config.crmcom_unit_value = "SHOP2"  # back-end, at most half of a purchase
         order = self.draft([(self.coffee, 5)])
         preview = self.preview(order)
         self.assertEqual(preview["reduction_method"], "BACK_END_REDUCTION")
-        self.assertFalse(preview["allow_spending"])
-        answer = self.spend(order, 5)
-        self.assertFalse(answer["ok"])
-        self.assertIn("back-end", answer["message"])
-        self.assertEqual(self.simulator.call_count(CREATE), 0)
+        self.assertTrue(preview["allow_spending"])
+        self.assertFalse(self.spend(order, 0)["ok"], "no 'Apply rewards' at a back-end till")
+        self.assertIn("at least", self.spend(order, 1)["message"])  # SHOP2: 2.00 minimum
+        answer = self.spend(order, 4)
+        self.assertTrue(answer["ok"], answer)
+        self.assertTrue(answer["back_end"])
+        self.assertEqual((answer["spent_amount"], answer["refund_amount"]), (4.0, 4.0))
+        self.assertEqual(answer["redemption_amount"], 0.0, "no discount line")
+        self.assertIn("payment gateway", answer["notice"])
+        self.assertEqual(answer["wallet_after"], 19.0)  # 20 + 3 - 4
+        self.assertEqual(self.spend(order, 4), answer, "asked twice: spent once")
+        self.assertEqual(self.simulator.call_count(SPEND), 1)
+        self.pay_draft(order, [(self.coffee, 5)])
+        self.drain()
+        self.assertFalse(order.crmcom_warning)
+        self.assertEqual(self.simulator.wallet_balance(ALICE["number"]), Decimal("19.00"))
+        # Two coffees back: the purchase is cancelled (the spend with it) and the three
+        # kept are sent again, with no spend of ours (CRM.COM redeems by itself).
+        self.sell_refund(order, {self.coffee: 2})
+        while self.drain():
+            pass
+        posted = [p for p in self.simulator.purchases() if p["life_cycle_state"] == "POSTED"]
+        self.assertEqual([p["total_amount"] for p in posted], [Decimal("12.00")])
+        self.assertEqual(self.simulator.call_count(SPEND), 1)
+        self.assertEqual(
+            self.simulator.wallet_balance(ALICE["number"]),
+            Decimal("20.00") + posted[0]["total_awarded_amount"] - posted[0]["total_spend_amount"],
+        )
+        self.assertFalse(order.crmcom_warning)
 
     def test_paid_order_after_spend_is_not_sent_again(self):
         order = self.draft([(self.coffee, 5)])

@@ -196,8 +196,8 @@ tours.add("pos_crmcom_spend_partial", {
         ].flat(),
 });
 
-// Back-end reduction: the panel says so, no spend, no discount, no reward lines
-// on the receipt.
+// Back-end reduction: the panel says so; the customer spends nothing: no
+// discount, no reward lines on the receipt (CRM.COM informs the customer).
 tours.add("pos_crmcom_spend_back_end", {
     steps: () =>
         [
@@ -207,11 +207,57 @@ tours.add("pos_crmcom_spend_back_end", {
                 reduction: "Rewards are redeemed by CRM.COM (back-end)",
                 award: "3.00",
             }),
-            Rewards.noSpendButton(),
+            {
+                content: "no 'Apply rewards' at a back-end till",
+                trigger: negate(".crmcom-apply-button"),
+            },
             Rewards.dueIs("20.00"),
             Rewards.payCash(),
             Rewards.validate(),
             Rewards.receiptHasNoRewards(),
+            Rewards.nextOrder(),
+            Chrome.endTour(),
+        ].flat(),
+});
+
+// Back-end reduction, the customer asks to spend (guide, advanced flow step 4):
+// the spend request is sent, no discount line is added, the cashier and the
+// receipt say CRM.COM refunds the amount through its payment gateway.
+tours.add("pos_crmcom_spend_back_end_refund", {
+    steps: () =>
+        [
+            aliceBuysFiveCoffees(),
+            Rewards.panelShows({ state: "back_end", award: "3.00", minimum: "2.00" }),
+            Rewards.clickSpendButton(),
+            {
+                content: "the popup says CRM.COM refunds, the total does not change",
+                trigger: ".crmcom-spend-popup .crmcom-spend-back-end",
+            },
+            Rewards.enterSpendAmount("4"),
+            Rewards.confirmSpend(),
+            Rewards.spendPopupIsClosed(),
+            Rewards.panelIs("redeemed"),
+            Rewards.amountIs(
+                ".crmcom-rewards-panel .crmcom-refund .crmcom-amount",
+                "4.00",
+                "the panel: 4.00 refunded by CRM.COM"
+            ),
+            {
+                content: "the cashier is told CRM.COM refunds through its payment gateway",
+                trigger: ".o_notification:contains('payment gateway')",
+            },
+            Rewards.dueIs("20.00"),
+            Rewards.payCash(),
+            Rewards.validate(),
+            Rewards.amountIs(
+                ".receipt-screen .pos-receipt .crmcom-receipt-refund span",
+                "4.00",
+                "the receipt: 4.00 refunded by CRM.COM"
+            ),
+            {
+                content: "no discount line on the receipt",
+                trigger: `.receipt-screen .pos-receipt:not(:has(.orderline:contains("${Rewards.REDEMPTION_PRODUCT}")))`,
+            },
             Rewards.nextOrder(),
             Chrome.endTour(),
         ].flat(),

@@ -87,6 +87,11 @@ export class CrmcomRewardsPanel extends Component {
         return this.order.crmcomParticipant;
     }
 
+    /** The redemption is refunded by CRM.COM (back-end), not deducted here. */
+    get refunded() {
+        return Boolean(this.redemption?.back_end);
+    }
+
     get frontEnd() {
         return this.preview?.reduction_method === FRONT_END_REDUCTION || this.preview?.front_end;
     }
@@ -101,9 +106,10 @@ export class CrmcomRewardsPanel extends Component {
 
     get canSpend() {
         const preview = this.preview;
+        // Back-end reduction too (guide, advanced flow step 4): the spend request is
+        // sent, and CRM.COM refunds it through its payment gateway.
         return Boolean(
             preview?.ok &&
-                preview.front_end &&
                 preview.allow_spending &&
                 toCents(preview.additional_spend_amount) > 0 &&
                 !this.redemption

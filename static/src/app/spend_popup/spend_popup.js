@@ -51,6 +51,12 @@ export class CrmcomSpendPopup extends Component {
         return this.pos.models["pos.order"].getBy("uuid", this.props.orderUuid);
     }
 
+    /** Back-end reduction: what is spent is refunded by CRM.COM, not deducted here. */
+    get backEnd() {
+        const preview = this.order?.crmcomCurrentPreview;
+        return Boolean(preview?.ok && !preview.front_end);
+    }
+
     format(amount) {
         return this.env.utils.formatCurrency(amount || 0);
     }

@@ -1,6 +1,7 @@
 import { patch } from "@web/core/utils/patch";
 import { PosOrder } from "@point_of_sale/app/models/pos_order";
 import {
+    BACK_END_REDUCTION,
     FRONT_END_REDUCTION,
     crmcomLock,
     roundAmount,
@@ -125,6 +126,20 @@ patch(PosOrder.prototype, {
         let amounts = null;
         const redemption = this.crmcomRedemption;
         const preview = this.crmcomCurrentPreview;
+        if (redemption?.back_end || this._crmcomBackEndRefund()) {
+            // Back-end reduction: CRM.COM informs the customer of awards itself; the
+            // receipt only says what CRM.COM refunds through its payment gateway.
+            const refund = redemption ? redemption.refund_amount : this._crmcomBackEndRefund();
+            if (!toCents(refund)) {
+                return null;
+            }
+            return {
+                customer_name: participant.name,
+                participant_number: participant.participant_number,
+                back_end: true,
+                refund_amount: roundAmount(refund),
+            };
+        }
         if (redemption) {
             amounts = {
                 award_amount: redemption.award_amount,
@@ -161,6 +176,25 @@ patch(PosOrder.prototype, {
             redemption_amount: roundAmount(amounts.redemption_amount),
             wallet_after: roundAmount(amounts.wallet_after),
         };
+    },
+
+    /**
+     * A reprinted back-end order's refund by CRM.COM (from the server's fields),
+     * when the customer asked to spend at the till; else 0.
+     */
+    _crmcomBackEndRefund() {
+        if (
+            this.crmcom_reduction_method !== BACK_END_REDUCTION ||
+            this.crmcom_state !== "sent" ||
+            !toCents(this.crmcom_additional_spend_amount)
+        ) {
+            return 0;
+        }
+        return (
+            (this.crmcom_additional_spend_amount || 0) +
+            (this.crmcom_instant_spend_amount || 0) +
+            (this.crmcom_automatic_spend_amount || 0)
+        );
     },
 
     export_for_printing() {

@@ -341,6 +341,8 @@ patch(PosStore.prototype, {
                 wallet_before: roundAmount(answer.wallet_before),
                 wallet_after: roundAmount(answer.wallet_after),
                 redemption_product_id: answer.redemption_product_id || false,
+                back_end: Boolean(answer.back_end),
+                refund_amount: roundAmount(answer.refund_amount),
                 message: answer.ok ? false : answer.message || false,
             },
             applyFailed: false,
@@ -415,7 +417,12 @@ patch(PosStore.prototype, {
             }
             return;
         }
-        if (result.exceeded && result.notice) {
+        if (result.back_end && result.notice) {
+            this.notification.add(result.notice, {
+                type: "info",
+                title: _t("CRM.COM Rewards"),
+            });
+        } else if (result.exceeded && result.notice) {
             this.notification.add(result.notice, {
                 type: "warning",
                 title: _t("CRM.COM Rewards"),
