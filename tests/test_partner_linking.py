@@ -90,6 +90,10 @@ class TestCrmcomPartnerLinking(CrmcomSimulatorMixin, TransactionCase):
         created_before = self.env["res.partner"].search_count([])
         result = self.identify("access_token", "0000000000000000")
         self.assertEqual((result["ok"], result["reason"]), (False, "not_found"))
+        # An unknown card is about the customer, not the session: no new login (the
+        # suite's CRM.COM answers ACCESS_TOKEN_NOT_FOUND, see common.STRICT_CRMCOM).
+        self.assertEqual(self.simulator.login_count, 1)
+        self.assertIn("No CRM.COM customer", result["message"])
         result = self.identify("number", "RP0004")
         self.assertEqual((result["ok"], result["reason"]), (False, "terminated"))
         self.assertIn("Dave Dean", result["message"])

@@ -33,6 +33,10 @@ class TestCrmcomSettings(CrmcomSimulatorMixin, TransactionCase):
             "crm.example.com",
             "https://crm.example.com/?token=1",
             "https://",
+            # Parsed as the HTTP library connects: these reach host.example, not loopback.
+            "http://host.example\\@localhost/",
+            "http://user:secret@localhost:8080",
+            "https://user:secret@crm.example.com",
         ):
             with self.subTest(url=bad), self.assertRaises(ValidationError):
                 self.company.crmcom_base_url = bad
