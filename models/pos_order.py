@@ -100,6 +100,13 @@ class PosOrder(models.Model):
         " checks: the most the order may deduct, and the most the sender spends again"
         " after a cancellation.",
     )
+    crmcom_paid_checked = fields.Boolean(
+        string="CRM.COM Payment Handled",
+        copy=False,
+        readonly=True,
+        help="The order's payment was handled for CRM.COM (queued, checked, refund"
+        " applied): once only, whoever pays or marks it paid again.",
+    )
     crmcom_basket_digest = fields.Char(
         string="CRM.COM Basket Fingerprint",
         copy=False,
@@ -157,7 +164,36 @@ class PosOrder(models.Model):
     def write(self, vals):
         if not trust.is_flow(self.env):
             _refuse_story_fields(self.env, vals)
-        return super().write(vals)
+            if "partner_id" in vals and not trust.in_checked_sync(self.env):
+                self._crmcom_refuse_customer_change(vals["partner_id"])
+        cancelled = self.browse()
+        if vals.get("state") == "cancel":
+            cancelled = self.filtered(lambda order: order.state != "cancel")
+        result = super().write(vals)
+        # However an order gets there (Odoo's actions, or a plain write of its
+        # state), CRM.COM follows: a cancelled order's purchase is cancelled, a paid
+        # one is queued once.
+        if cancelled:
+            trust.in_flow(cancelled)._crmcom_queue_cancel()
+        if vals.get("state") in ("paid", "done", "invoiced"):
+            trust.in_flow(self)._crmcom_queue()
+        return result
+
+    def _crmcom_refuse_customer_change(self, partner_id):
+        """The customer of an order whose purchase CRM.COM holds (or will) is the
+        one CRM.COM knows: awards must not move to another member."""
+        changed = self.filtered(
+            lambda order: order.partner_id.id != (partner_id or False)
+            and order._crmcom_basket_locked()
+        )
+        if changed:
+            raise AccessError(
+                _(
+                    "The customer of an order sent to CRM.COM cannot change: CRM.COM holds"
+                    " its purchase for %(name)s.",
+                    name=changed[0].partner_id.display_name,
+                )
+            )
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_crmcom_purchase(self):
@@ -283,7 +319,8 @@ class PosOrder(models.Model):
         )
 
     def action_pos_order_paid(self):
-        # Paid at the till (order sync) or in the back office: queue for CRM.COM.
+        # Paid at the till (order sync) or in the back office: queue for CRM.COM
+        # (once: see crmcom_paid_checked).
         result = super().action_pos_order_paid()
         trust.in_flow(self)._crmcom_queue()
         return result
@@ -291,11 +328,16 @@ class PosOrder(models.Model):
     def _crmcom_queue(self):
         """Queue the purchase of every paid sale to a CRM.COM customer at a till with
         rewards on. The sender runs right after this transaction commits (Odoo's
-        cron, triggered now): the sale never waits for CRM.COM."""
-        paid = self.filtered(
-            lambda order: order.state in ("paid", "done", "invoiced")
-            and not order.lines.refunded_orderline_id
+        cron, triggered now): the sale never waits for CRM.COM. Each order once:
+        paying it again (a public method) changes nothing."""
+        orders = self.filtered(
+            lambda order: not order.crmcom_paid_checked
+            and order.state in ("paid", "done", "invoiced")
         )
+        if not orders:
+            return orders
+        orders.crmcom_paid_checked = True
+        paid = orders.filtered(lambda order: not order.lines.refunded_orderline_id)
         sales = paid.filtered(
             lambda order: order.amount_total > 0
             and order.partner_id._crmcom_linked_to(order.company_id)
@@ -313,10 +355,7 @@ class PosOrder(models.Model):
             )
         if to_send or recovered or replaced:
             self._crmcom_wake_sender()
-        refunds = self.filtered(
-            lambda order: order.state in ("paid", "done", "invoiced")
-            and order.lines.refunded_orderline_id
-        )
+        refunds = orders - paid
         refunds._crmcom_check_redemption_share()
         refunds._crmcom_apply_refunds()
         return to_send
@@ -563,12 +602,16 @@ class PosOrder(models.Model):
         self.ensure_one()
         lines = self._crmcom_redemption_lines()
         given = min(self._crmcom_redemption_given(), self.crmcom_redemption_allowed)
+        # A refund line gives the wallet back at most what it keeps back from the
+        # cash (a line of the wrong sign gives nothing: a crafted refund must not
+        # make the sender spend more of the wallet).
         kept_back = sum(
-            lines.refund_orderline_ids.filtered(
+            max(0.0, amount)
+            for amount in lines.refund_orderline_ids.filtered(
                 lambda line: line.order_id.state != "cancel"
             ).mapped("price_subtotal_incl")
         )
-        return self.currency_id.round(max(0.0, given - kept_back))
+        return self.currency_id.round(max(0.0, given - min(kept_back, given)))
 
     def _crmcom_queue_cancel(self):
         """Cancel the purchases of these orders in CRM.COM, right after commit."""

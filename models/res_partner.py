@@ -91,6 +91,8 @@ class ResPartner(models.Model):
                 _refuse_identity(self.env, vals)
             partners = trust.without_defaults(self, IDENTITY_FIELDS)
         for vals in vals_list:
+            self._crmcom_check_identity_company(vals)
+        for vals in vals_list:
             if trust.touched(vals, LINK_FIELDS) and not vals.get("crmcom_company_id"):
                 vals["crmcom_company_id"] = self.env.company.id
         return super(ResPartner, partners).create(vals_list)
@@ -98,6 +100,7 @@ class ResPartner(models.Model):
     def write(self, vals):
         if not trust.is_manager(self.env):
             _refuse_identity(self.env, vals)
+        self._crmcom_check_identity_company(vals)
         result = super().write(vals)
         if trust.touched(vals, LINK_FIELDS) and not vals.get("crmcom_company_id"):
             # A link typed by a manager is to the CRM.COM of the company they work in.
@@ -105,6 +108,24 @@ class ResPartner(models.Model):
             if unowned:
                 super(ResPartner, unowned).write({"crmcom_company_id": self.env.company.id})
         return result
+
+    def _crmcom_check_identity_company(self, vals):
+        """A POS manager corrects identities of their own companies' CRM.COM only."""
+        env = self.env
+        if env.su or trust.is_flow(env) or not trust.touched(vals, IDENTITY_FIELDS):
+            return
+        allowed = env.user.company_ids
+        target = vals.get("crmcom_company_id")
+        foreign = self.filtered(
+            lambda partner: partner.crmcom_company_id and partner.crmcom_company_id not in allowed
+        )
+        if foreign or (target and target not in allowed.ids):
+            raise AccessError(
+                env._(
+                    "This customer's CRM.COM identity belongs to another company's CRM.COM:"
+                    " a Point of Sale manager of that company can change it."
+                )
+            )
 
     def _search_crmcom_token(self, operator, value):
         return [("crmcom_token_ids.code", operator, value)]

@@ -16,7 +16,7 @@ from odoo.tests import new_test_user, tagged
 
 from ..crmcom import read_participant, rewards_participant_identifier
 from ..models.trust import in_flow
-from .common import ALICE, CrmcomPosCase
+from .common import ALICE, BOB, CrmcomPosCase
 
 SPEND = "customer_events/spend_requests/create"
 CANCEL = "customer_events/purchases/cancel"
@@ -502,3 +502,96 @@ class TestCrmcomTrustModel(CrmcomPosCase):
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
         )
         self.assertLessEqual(self.env.cr.fetchone()[0], 1)
+
+    # --------------------------------------------- found by a review, closed
+
+    def bob(self):
+        answer = self.rewards(self.cashier).identify_customer(
+            self.config.id, "number", BOB["number"]
+        )
+        self.assertTrue(answer["ok"], answer)
+        return self.env["res.partner"].browse(answer["partner_id"])
+
+    def test_a_refund_line_of_the_wrong_sign_spends_nothing_more(self):
+        order = self.spent_draft(2)
+        self.pay(order, [(self.coffee, 5)], redemption=2)
+        self.drain_all()
+        self.assertEqual(self.wallet(), Decimal("21.00"))
+        red = order.lines.filtered(lambda line: line.product_id == self.redemption)
+        coffee = order.lines - red
+        # The line refunding the discount at +15.00 instead of -0.40: 15.00 more cash.
+        self.redemption.lst_price = 15.0
+        data = self.create_ui_order_data(
+            [
+                {"product": self.coffee, "quantity": -1, "refunded_orderline_id": coffee.id},
+                {"product": self.redemption, "quantity": -1, "refunded_orderline_id": red.id},
+            ],
+            customer=self.alice,
+        )
+        result = self.env["pos.order"].with_user(self.cashier).sync_from_ui([data])
+        refund = self.env["pos.order"].browse(result["pos.order"][0]["id"])
+        self.assertIn("paid back", refund.crmcom_warning)
+        self.drain_all()
+        [kept] = self.posted()
+        # The kept items spend at most the 2.00 the customer still has on them.
+        self.assertLessEqual(kept["total_spend_amount"], Decimal("2.00"))
+        self.assertEqual(
+            self.wallet(),
+            Decimal("20.00") + kept["total_awarded_amount"] - kept["total_spend_amount"],
+        )
+
+    def test_a_draft_cancelled_by_a_plain_write_cancels_its_purchase(self):
+        order = self.draft([(self.coffee, 50)])
+        answer = self.rewards(self.cashier).spend_order(self.config.id, order.uuid, 0)
+        self.assertTrue(answer["ok"], answer)
+        self.assertEqual(self.wallet(), Decimal("20.00") + Decimal(str(answer["award_amount"])))
+        order.with_user(self.cashier).write({"state": "cancel"})
+        self.drain_all()
+        self.assertEqual(order.crmcom_state, "cancelled")
+        self.assertEqual(self.posted(), [])
+        self.assertEqual(self.wallet(), Decimal("20.00"))
+
+    def test_paying_an_order_again_claims_nothing_for_another_customer(self):
+        bob = self.bob()
+        order = self.sell([(self.coffee, 50)], customer=self.customer)  # not a member
+        self.assertEqual(order.crmcom_state, "none")
+        order.with_user(self.cashier).write({"partner_id": bob.id})  # e.g. to invoice it
+        order.with_user(self.cashier).action_pos_order_paid()
+        order.with_user(self.cashier).write({"state": "done"})
+        self.drain_all()
+        self.assertEqual(order.crmcom_state, "none")
+        self.assertEqual(self.simulator.purchases(), [])
+
+    def test_the_customer_of_an_order_sent_to_crmcom_stays(self):
+        bob = self.bob()
+        order = self.sell([(self.coffee, 5)])
+        self.drain_all()
+        before = self.crmcom_story(order)
+        for user in self.cashier | self.manager:
+            with self.subTest(user=user.login):
+                with self.assertRaisesRegex(AccessError, "cannot change"):
+                    order.with_user(user).write({"partner_id": bob.id})
+        self.assertEqual(self.crmcom_story(order), before)
+        # A draft whose purchase the till holds: the same.
+        draft = self.spent_draft(2)
+        with self.assertRaisesRegex(AccessError, "cannot change"):
+            draft.with_user(self.cashier).write({"partner_id": bob.id})
+
+    def test_a_manager_of_another_company_cannot_rewrite_identities(self):
+        manager_b = new_test_user(
+            self.env(su=True),
+            login="trust_manager_b2",
+            groups="base.group_user,base.group_partner_manager,point_of_sale.group_pos_manager",
+            company_id=self.company_b.id,
+            company_ids=[Command.set(self.company_b.ids)],
+        )
+        self.assertEqual(self.alice.crmcom_company_id, self.company)
+        for values in (
+            {"crmcom_account_number": "ACR0002", "crmcom_participant_id": False},
+            {"crmcom_company_id": self.company_b.id},
+        ):
+            with self.subTest(values=values):
+                with self.assertRaisesRegex(AccessError, "another company"):
+                    self.alice.with_user(manager_b).write(values)
+        self.assertEqual(self.alice.crmcom_account_number, ALICE["account_number"])
+        self.assertEqual(self.alice.crmcom_company_id, self.company)

@@ -26,6 +26,11 @@ def migrate(cr, version):
     )
     for company, members in partners.grouped(lambda partner: partner.company_id or default).items():
         members.write({"crmcom_company_id": company.id})
+    # Orders paid before were handled for CRM.COM when they were paid.
+    cr.execute(
+        "UPDATE pos_order SET crmcom_paid_checked = TRUE"
+        " WHERE state IN ('paid', 'done', 'invoiced')"
+    )
     # Orders redeemed before: what they deducted was confirmed at the till then.
     orders = trust.in_flow(env["pos.order"]).search([("crmcom_state", "!=", "none")])
     for order in orders:
