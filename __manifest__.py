@@ -9,7 +9,7 @@
     "depends": ["point_of_sale"],
     # The one list of the addon's Python dependencies (crmcom/ imports both):
     # Odoo checks it on install, whool turns it into the wheel's Requires-Dist,
-    # .ci/run installs it (tools/addon-requirements).
+    # tools/setup installs it (manifestoo list-external-dependencies).
     "external_dependencies": {"python": ["requests>=2.25", "urllib3>=1.26"]},
     "data": [
         "security/ir.model.access.csv",

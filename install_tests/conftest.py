@@ -55,11 +55,22 @@ class OdooRun:
             )
         if f"Module {ADDON} loaded in" not in self.log_text:
             pytest.fail(f"{self.name}: {ADDON} was not loaded\n{where}", pytrace=False)
-        bad = odoo_log.problems(self.log_text)
-        if bad:
+        stray = odoo_log.stray_output(self.log_text)
+        clean, report = odoo_log.checklog(self.log_path)
+        if stray or not clean:
+            parts = []
+            if not clean:
+                parts.append(
+                    "checklog-odoo (ignore list install_tests/checklog-odoo.cfg):\n" + report
+                )
+            if stray:
+                parts.append(
+                    f"{len(stray)} line(s) of output that is not a log record "
+                    f"(install_tests/odoo_log.py):\n{odoo_log.describe(stray)}"
+                )
+            hints = odoo_log.hints(report + "\n" + odoo_log.describe(stray))
             pytest.fail(
-                f"{self.name}: {len(bad)} WARNING/ERROR/CRITICAL or non-log line(s) not in "
-                f"the allow-list (install_tests/odoo_log.py):\n{odoo_log.describe(bad)}\n{where}",
+                f"{self.name}: the log is not clean\n" + "\n".join(parts) + f"\n{hints}\n{where}",
                 pytrace=False,
             )
 

@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 ADDON = "pos_crmcom_rewards"
 PREFIX = f"odoo/addons/{ADDON}/"
 MANIFEST = ast.literal_eval((REPO / "__manifest__.py").read_text())
+# In the repository, not in the wheel (.gitattributes export-ignore).
+DEVELOPMENT = (".ci/", "tools/", "bench/", "pure_tests/", "install_tests/", ".gitattributes")
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +105,14 @@ def test_wheel_holds_the_whole_addon_and_nothing_else(wheel, version):
     outside = [n for n in names if not n.startswith((PREFIX, dist_info))]
     assert outside == [], "files outside the addon (an odoo/__init__.py would shadow Odoo)"
     in_addon = {n[len(PREFIX) :] for n in names if n.startswith(PREFIX)}
-    # whool ships what git tracks, without the build configuration.
-    assert in_addon == tracked_files() - {"pyproject.toml"}
+    # What git tracks, without the build configuration and the development trees.
+    shipped = {name for name in tracked_files() if not name.startswith(DEVELOPMENT)}
+    assert in_addon == shipped - {"pyproject.toml"}
+    assert not [n for n in in_addon if n.startswith(DEVELOPMENT)]
     assert "PKG-INFO" not in in_addon
     for needed in (
+        "tests/__init__.py",
+        "tests/common.py",
         "__manifest__.py",
         "crmcom/__init__.py",
         "crmcom/client.py",

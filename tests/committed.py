@@ -9,6 +9,16 @@ fails), so the reused test database stays as it was. Till requests go through
 ``odoo.service.model.retrying``, as Odoo's RPC layer runs them (it retries on
 PostgreSQL concurrency errors); workers run ``_cron_submit_pending`` as the
 scheduled action does, committing.
+
+Under ``odoo-bin --test-tags`` the post-install tests run inside
+``ThreadedServer.run``, which holds the class-wide ``Registry._lock`` from start-up
+to the end of the tests (pytest-odoo holds nothing). A thread of a test that opens
+an environment on a fresh cursor looks the registry up with ``Registry(dbname)``,
+which takes that lock: it would wait for the tests to end, i.e. forever. In
+production no request holds it while others run, so the class gives its threads
+a lock of their own (a real ``RLock``: they still serialize registry look-ups among
+themselves) and puts Odoo's back when it ends. Nothing else changes: every till
+request and worker still has its own PostgreSQL connection and transaction.
 """
 
 import copy
@@ -18,6 +28,7 @@ import uuid as uuid_lib
 
 from odoo import api, fields
 from odoo.models import BaseModel
+from odoo.modules.registry import Registry
 from odoo.service.model import retrying
 from odoo.tests import TransactionCase
 from odoo.tools import SQL
@@ -43,6 +54,7 @@ class CommittedPosCase(CrmcomSimulatorMixin, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls._free_registry_lock()
         cls.start_simulator()
         cls.committed = {}
         cls.addClassCleanup(cls._remove_committed)
@@ -126,6 +138,18 @@ class CommittedPosCase(CrmcomSimulatorMixin, TransactionCase):
             cls.session_id = session.id
             cls.pricelist_id = config.pricelist_id.id
             session.set_opening_control(0, None)
+
+    @classmethod
+    def _free_registry_lock(cls):
+        """Give the registry look-ups of this class's threads a lock nobody holds
+        (see the module's docstring); Odoo's lock is put back when the class ends."""
+        held = Registry._lock
+        Registry._lock = threading.RLock()
+
+        def restore():
+            Registry._lock = held
+
+        cls.addClassCleanup(restore)
 
     @classmethod
     def _remove_committed(cls):

@@ -29,13 +29,13 @@ from PIL import Image
 
 from odoo.tests import common as odoo_test_common
 from odoo.tests import tagged
-from odoo.tools import file_open
 
 # Import the module, not the class: a TestCase class imported into this
 # module's namespace would be collected again by pytest.
 from odoo.addons.point_of_sale.tests import test_frontend
 
 from ..crmcom_simulator import Simulator
+from .cafe import CAFE_COMPANY, setup_cafe
 from .common import CrmcomSimulatorMixin
 
 SCREENSHOTS_DIR = os.environ.get("CRMCOM_SCREENSHOTS_DIR")
@@ -43,21 +43,6 @@ SCREENSHOT_SIGNAL = "crmcom-screenshot:"
 # The README shows the pictures at their size: keep them light.
 MAX_PNG_BYTES = 200_000
 VIEWPORT = (1366, 768)
-
-# Demo scenario (crmcom_simulator/scenarios/demo.json): the front-end café, its
-# products by CRM.COM code, and the customer whose card the till scans.
-CAFE_UNIT = "CAFE-NIC"
-COMPANY_LOGO = "point_of_sale/static/img/bakery-icon.png"
-
-# name, price, CRM.COM product code, picture shipped with Odoo
-PRODUCTS = [
-    ("Espresso", 2.20, "ESPRESSO", "pos_restaurant/static/img/th-espresso.png"),
-    ("Green Tea", 2.50, "TEA", "pos_restaurant/static/img/th-green_tea.png"),
-    ("Croissant", 1.80, "CROISSANT", "point_of_sale/static/img/product_butter_croissant.png"),
-    ("Pain au Chocolat", 2.00, None, "point_of_sale/static/img/product_pain_au_chocolat.png"),
-    ("Blueberry Muffin", 2.40, None, "point_of_sale/static/img/product_blueberry_muffin.png"),
-    ("Club Sandwich", 7.50, "SANDWICH", "pos_restaurant/static/img/th-club.png"),
-]
 
 
 def save_png(data, path):
@@ -166,7 +151,7 @@ class TestReadmeScreenshots(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleH
         # A café paying in euros, like the demo scenario's.
         euro = cls.env.ref("base.EUR")
         euro.active = True
-        return cls._create_company(name="Nicosia Café Ltd", currency_id=euro.id, **kwargs)
+        return cls._create_company(name=CAFE_COMPANY, currency_id=euro.id, **kwargs)
 
     @classmethod
     def start_simulator(cls):
@@ -188,36 +173,11 @@ class TestReadmeScreenshots(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleH
                 "pos_crmcom_rewards.product_crmcom_redemption"
             ).id,
         )
-        # A fixed colour: the default one is random.
-        category = cls.env["pos.category"].create({"name": "Coffee Bar", "color": 2})
-        for name, price, code, image in PRODUCTS:
-            values = {
-                "name": name,
-                "list_price": price,
-                "crmcom_product_code": code,
-                "available_in_pos": True,
-                "pos_categ_ids": [(6, 0, category.ids)],
-                "taxes_id": False,
-            }
-            with file_open(image, "rb") as picture:
-                values["image_1920"] = base64.b64encode(picture.read())
-            cls.env["product.product"].create(values)
-        config.write(
-            {
-                "name": "Nicosia Café",
-                "limit_categories": True,
-                "iface_available_categ_ids": [(6, 0, category.ids)],
-                "crmcom_enabled": True,
-                "crmcom_unit_key": "alternative_code",
-                "crmcom_unit_value": CAFE_UNIT,
-                "crmcom_external_system": "ODOO_POS_NICOSIA",
-            }
-        )
+        # The café of tools/demo: the same products, codes and till.
+        setup_cafe(cls.env, config)
         # The accounting test data has cash-basis taxes: without this, the settings
         # page opens on an error about them.
         config.company_id.tax_exigibility = True
-        with file_open(COMPANY_LOGO, "rb") as logo:
-            config.company_id.logo = base64.b64encode(logo.read())
         cls.pos_user.name = "Anna Christou"
         # The settings and the order form are the administrator's, in the café's company.
         cls.admin = cls.env.ref("base.user_admin")
