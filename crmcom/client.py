@@ -673,14 +673,7 @@ class CrmcomClient:
                 raise error from None
             if not cancelled:
                 raise
-            raise CrmcomAlreadyCancelledError(
-                error.code,
-                error.api_message,
-                error.description,
-                operation=error.operation,
-                http_status=error.http_status,
-                purchase=purchase,
-            ) from None
+            raise _retyped(error, CrmcomAlreadyCancelledError, purchase=purchase) from None
 
     def show_purchase(self, event, *, fields_set=None):
         """``GET customer_events/purchases/show``."""
@@ -772,14 +765,20 @@ _NOT_READ = "not_read"
 def _typed(error, verdict):
     """The error a caller gets for a refusal read as ``verdict``."""
     if verdict == _NOT_FOUND and isinstance(error, CrmcomApiError):
-        return CrmcomNotFoundError(
-            error.code,
-            error.api_message,
-            error.description,
-            operation=error.operation,
-            http_status=error.http_status,
-        )
+        return _retyped(error, CrmcomNotFoundError)
     return error
+
+
+def _retyped(error, error_class, **extra):
+    """The refusal ``error`` as a ``error_class`` (a CrmcomApiError subclass)."""
+    return error_class(
+        error.code,
+        error.api_message,
+        error.description,
+        operation=error.operation,
+        http_status=error.http_status,
+        **extra,
+    )
 
 
 def _parse_json(response):

@@ -59,14 +59,7 @@ class Simulator:
         server, self._server = self._server, None
         if server is None:
             return
-        # shutdown() waits for the serve loop to wake up (poll interval 0.5 s);
-        # connecting to the listening socket wakes it at once.
-        stopper = threading.Thread(target=server.shutdown, daemon=True)
-        stopper.start()
-        while stopper.is_alive():
-            _wake(server.server_address)
-            stopper.join(0.01)
-        server.server_close()
+        _shut_down(server)
         server.close_connections()
         self._thread.join(timeout=5)
         self._thread = None
@@ -118,12 +111,7 @@ class Simulator:
     def _stop_trap(self):
         trap, self._trap = self._trap, None
         if trap is not None:
-            stopper = threading.Thread(target=trap.shutdown, daemon=True)
-            stopper.start()
-            while stopper.is_alive():
-                _wake(trap.server_address)
-                stopper.join(0.01)
-            trap.server_close()
+            _shut_down(trap)
 
     def _require_server(self):
         if self._server is None:
@@ -359,6 +347,18 @@ def _with_settings(scenario, settings):
     data = copy.deepcopy(scenario)
     data["settings"] = {**(data.get("settings") or {}), **settings}
     return load_scenario(data)
+
+
+def _shut_down(server):
+    """Stop a socketserver's serve loop and close it. shutdown() waits for the loop
+    to wake up (poll interval 0.5 s); connecting to the listening socket wakes it at
+    once."""
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper.start()
+    while stopper.is_alive():
+        _wake(server.server_address)
+        stopper.join(0.01)
+    server.server_close()
 
 
 def _wake(address):

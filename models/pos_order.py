@@ -170,9 +170,10 @@ class PosOrder(models.Model):
         if vals.get("state") == "cancel":
             cancelled = self.filtered(lambda order: order.state != "cancel")
         result = super().write(vals)
-        # However an order gets there (Odoo's actions, or a plain write of its
-        # state), CRM.COM follows: a cancelled order's purchase is cancelled, a paid
-        # one is queued once.
+        # However an order gets there (paid at the till or in the back office,
+        # a draft abandoned at the till, or a plain write of its state), CRM.COM
+        # follows: a cancelled order's purchase is cancelled, a paid one is queued
+        # once (Odoo's action_pos_order_paid / _cancel write the state).
         if cancelled:
             trust.in_flow(cancelled)._crmcom_queue_cancel()
         if vals.get("state") in ("paid", "done", "invoiced"):
@@ -317,13 +318,6 @@ class PosOrder(models.Model):
         return bool(self.crmcom_basket_digest) and (
             self.crmcom_basket_digest != self._crmcom_basket_fingerprint()
         )
-
-    def action_pos_order_paid(self):
-        # Paid at the till (order sync) or in the back office: queue for CRM.COM
-        # (once: see crmcom_paid_checked).
-        result = super().action_pos_order_paid()
-        trust.in_flow(self)._crmcom_queue()
-        return result
 
     def _crmcom_queue(self):
         """Queue the purchase of every paid sale to a CRM.COM customer at a till with
@@ -629,14 +623,6 @@ class PosOrder(models.Model):
 
     def _crmcom_wake_sender(self):
         self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")._trigger()
-
-    def action_pos_order_cancel(self):
-        # A draft abandoned at the till after a redemption: its purchase goes too.
-        drafts = self.filtered(lambda order: order.state == "draft")
-        result = super().action_pos_order_cancel()
-        cancelled = drafts.filtered(lambda order: order.state == "cancel")
-        trust.in_flow(cancelled)._crmcom_queue_cancel()
-        return result
 
     def action_crmcom_retry(self):
         """Send again the orders whose submission failed (exactly once: an order whose

@@ -29,6 +29,7 @@ from crmcom import (
 from crmcom.client import normalise_base_url
 from crmcom_simulator import Fault
 from test_client_calls import purchase_for
+from test_client_transport import make_client
 
 SHOW = "rewards_participants/show"
 CREATE = "customer_events/purchases/create"
@@ -49,14 +50,6 @@ VOCABULARIES = {
         "ALREADY_CANCELLED": {"code": "E2001", "message": "Refused.", "description": ""},
     },
 }
-
-
-def make_client(simulator, **settings):
-    settings.setdefault("web_api_key", WEB_API_KEY)
-    settings.setdefault("token_cache", TokenCache())
-    settings.setdefault("timeout", (2, 5))
-    settings.setdefault("retry_backoff", 0.01)
-    return CrmcomClient(simulator.base_url, **settings)
 
 
 # ------------------------------------------- 1. customer errors are not session errors
