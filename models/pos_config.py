@@ -85,6 +85,31 @@ class PosConfig(models.Model):
                     _("Name the CRM.COM unit of the point of sale %(pos)s.", pos=config.name)
                 )
 
+    # ------------------------------------------------------------ till calls
+    # The till calls these on its own pos.config record (``[[config.id], ...]``), as
+    # pos_loyalty does; each answers ``{"ok": False, "reason", "message"}`` rather
+    # than raising, so that the sale always goes on.
+
+    def crmcom_identify_customer(self, kind, value):
+        """Identify the customer by access token, number or id (guide step 1)."""
+        return self.env["crmcom.rewards"].identify_customer(self._crmcom_till_id(), kind, value)
+
+    def crmcom_preview_order(self, order_data):
+        """The rewards panel: what CRM.COM would award and let the customer spend."""
+        return self.env["crmcom.rewards"].preview_order(self._crmcom_till_id(), order_data)
+
+    def crmcom_spend_rewards(self, order_uuid, amount):
+        """Spend ``amount`` of the wallet on the till's saved draft ``order_uuid``."""
+        return self.env["crmcom.rewards"].spend_order(self._crmcom_till_id(), order_uuid, amount)
+
+    def crmcom_cancel_redemption(self, order_uuid):
+        """Cancel the redemption of the till's saved draft ``order_uuid``."""
+        return self.env["crmcom.rewards"].cancel_order_rewards(self._crmcom_till_id(), order_uuid)
+
+    def _crmcom_till_id(self):
+        # One till per call; anything else is refused as an unknown till.
+        return self.id if len(self) == 1 else 0
+
     def _crmcom_active(self):
         """CRM.COM Rewards is on for this till (and for its company)."""
         self.ensure_one()

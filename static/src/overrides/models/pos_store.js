@@ -51,8 +51,8 @@ patch(PosStore.prototype, {
         }
         let result;
         try {
-            result = await this.data.call("crmcom.rewards", "identify_customer", [
-                this.config.id,
+            result = await this.data.call("pos.config", "crmcom_identify_customer", [
+                [this.config.id],
                 kind,
                 value,
             ]);

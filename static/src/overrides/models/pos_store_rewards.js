@@ -140,8 +140,8 @@ patch(PosStore.prototype, {
     async _crmcomCallPreview(order, signature) {
         let answer;
         try {
-            answer = await this.data.call("crmcom.rewards", "preview_order", [
-                this.config.id,
+            answer = await this.data.call("pos.config", "crmcom_preview_order", [
+                [this.config.id],
                 {
                     uuid: order.uuid,
                     partner_id: order.get_partner().id,
@@ -292,8 +292,8 @@ patch(PosStore.prototype, {
         // 2. Purchase and spend in CRM.COM.
         let answer;
         try {
-            answer = await this.data.call("crmcom.rewards", "spend_order", [
-                this.config.id,
+            answer = await this.data.call("pos.config", "crmcom_spend_rewards", [
+                [this.config.id],
                 order.uuid,
                 roundAmount(amount),
             ]);
@@ -527,8 +527,8 @@ patch(PosStore.prototype, {
         ui.busy[order.uuid] = "cancel";
         let result;
         try {
-            result = await this.data.call("crmcom.rewards", "cancel_order_rewards", [
-                this.config.id,
+            result = await this.data.call("pos.config", "crmcom_cancel_redemption", [
+                [this.config.id],
                 order.uuid,
             ]);
         } catch (error) {
