@@ -2,7 +2,7 @@
 {
     "name": "POS CRM.COM Rewards",
     "summary": "Identify customers, award and redeem CRM.COM Rewards at the Point of Sale",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Sales/Point of Sale",
     "author": "pos_crmcom_rewards developers",
     "license": "LGPL-3",

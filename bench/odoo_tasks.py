@@ -282,10 +282,9 @@ def drain(registry, url, n, latency, template_ids):
         cr.commit()
         # The direct loop's purchases: the addon's payloads, other reference numbers.
         orders = env["pos.order"].browse(ids)
-        rewards = env["crmcom.rewards"]
         purchases = []
         for order in orders:
-            p = rewards._purchase_for_order(order, reference=order.pos_reference + "-direct")
+            p = order._crmcom_purchase(reference=order.pos_reference + "-direct")
             purchases.append(p)
         cr.commit()
 
@@ -293,9 +292,9 @@ def drain(registry, url, n, latency, template_ids):
     start = time.perf_counter()
     with registry.cursor() as cr:
         env = _env(cr)
-        rewards = env["crmcom.rewards"]
+        orders = env["pos.order"]
         runs = 0
-        while rewards._cron_submit_pending(batch_size=100, commit=True):
+        while orders._crmcom_cron_send(batch_size=100, commit=True):
             runs += 1
         cr.commit()
     drain_s = time.perf_counter() - start

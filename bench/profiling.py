@@ -48,8 +48,7 @@ def profiled(label, count, sort, function, flush):
 
 def profile_till(env, info, n, sort):
     cashier = env["res.users"].browse(info["cashier_id"])
-    rewards = env["crmcom.rewards"].with_user(cashier)
-    config = info["on"]["config_id"]
+    till = env["pos.config"].with_user(cashier).browse(info["on"]["config_id"])
     lines = [
         {
             "product_id": info["coffee_id"],
@@ -59,15 +58,15 @@ def profile_till(env, info, n, sort):
         }
     ]
     order = {"partner_id": info["partners"]["alice"], "lines": lines}
-    rewards.identify_customer(config, "access_token", ALICE_CARD)  # warm up
+    till.crmcom_identify_customer("access_token", ALICE_CARD)  # warm up
 
     def identify():
         for _ in range(n):
-            rewards.identify_customer(config, "access_token", ALICE_CARD)
+            till.crmcom_identify_customer("access_token", ALICE_CARD)
 
     def preview():
         for _ in range(n):
-            rewards.preview_order(config, dict(order, uuid=str(uuid.uuid4())))
+            till.crmcom_preview_order(dict(order, uuid=str(uuid.uuid4())))
 
     profiled("identify", n, sort, identify, env.flush_all)
     profiled("preview", n, sort, preview, env.flush_all)
@@ -87,12 +86,12 @@ def profile_drain(env, info, n, sort):
         )
     ]
     odoo_tasks._clone_orders(env, template_ids, n)
-    rewards = env["crmcom.rewards"]
+    orders = env["pos.order"]
     profiled(
         "backlog sender",
         n,
         sort,
-        lambda: rewards._cron_submit_pending(batch_size=n, commit=False),
+        lambda: orders._crmcom_cron_send(batch_size=n, commit=False),
         env.flush_all,
     )
 

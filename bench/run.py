@@ -307,35 +307,37 @@ def phase_till(rpc, sim, info, n, latency):
     # warm-up (login, caches) not measured; its logins are counted in the phase total
     phase_mark = sim.mark()
     rpc.call("res.users", "context_get")
-    rpc.call("crmcom.rewards", "identify_customer", [cfg, "access_token", ALICE_CARD])
+    rpc.call("pos.config", "crmcom_identify_customer", [[cfg], "access_token", ALICE_CARD])
     rpc.call(
-        "crmcom.rewards",
-        "preview_order",
-        [cfg, {"uuid": str(uuidlib.uuid4()), "partner_id": alice, "lines": preview_lines}],
+        "pos.config",
+        "crmcom_preview_order",
+        [[cfg], {"uuid": str(uuidlib.uuid4()), "partner_id": alice, "lines": preview_lines}],
     )
     mark = sim.mark()
     for _ in range(n):
         ms, _r = rpc.timed("res.users", "context_get")
         mark = record("baseline", ms, mark)
-        ms, r = rpc.timed("crmcom.rewards", "identify_customer", [cfg, "access_token", ALICE_CARD])
+        ms, r = rpc.timed(
+            "pos.config", "crmcom_identify_customer", [[cfg], "access_token", ALICE_CARD]
+        )
         mark = record("identify", ms, mark, r.get("ok"))
         ms, r = rpc.timed(
-            "crmcom.rewards",
-            "preview_order",
-            [cfg, {"uuid": str(uuidlib.uuid4()), "partner_id": alice, "lines": preview_lines}],
+            "pos.config",
+            "crmcom_preview_order",
+            [[cfg], {"uuid": str(uuidlib.uuid4()), "partner_id": alice, "lines": preview_lines}],
         )
         mark = record("preview", ms, mark, r.get("ok"))
         # spend: a fresh draft order, saved by the till, previewed, then spent
         data = order_payload(info, "on", alice, lines, state="draft")
         rpc.call("pos.order", "sync_from_ui", [[data]])
         pv = rpc.call(
-            "crmcom.rewards",
-            "preview_order",
-            [cfg, {"uuid": data["uuid"], "partner_id": alice, "lines": preview_lines}],
+            "pos.config",
+            "crmcom_preview_order",
+            [[cfg], {"uuid": data["uuid"], "partner_id": alice, "lines": preview_lines}],
         )
         mark = sim.mark()
         amount = 1.0 if pv.get("ok") and pv.get("additional_spend_amount", 0) >= 1 else 0.0
-        ms, r = rpc.timed("crmcom.rewards", "spend_order", [cfg, data["uuid"], amount])
+        ms, r = rpc.timed("pos.config", "crmcom_spend_rewards", [[cfg], data["uuid"], amount])
         mark = record("spend", ms, mark, r.get("ok"))
     res["phase_logins"] = sim.mark()[1] - phase_mark[1]
     res["phase_actions"] = 3 * n + 6  # measured + warm-up + the spend phase's previews
@@ -552,7 +554,7 @@ def main():
                         "4. backlog drain",
                         f"sim {latency*1000:.0f} ms, N={d['n']} pending orders"
                         + ("" if d["n"] == 5000 else " (not 5,000: --quick or --drain-n)"),
-                        f"_cron_submit_pending: {d['drain_eps']:.1f} events/s"
+                        f"pos.order._crmcom_cron_send: {d['drain_eps']:.1f} events/s"
                         f" ({d['drain_s']:.1f} s, {d['cron_runs']} batches of 100)",
                         f"direct CrmcomClient.create_purchase loop: {d['direct_eps']:.1f} events/s"
                         f" ({d['direct_s']:.1f} s)",

@@ -669,7 +669,7 @@ class CrmcomClient:
             try:
                 purchase = self.show_purchase(event)
                 cancelled = not read_purchase(purchase).is_posted
-            except (CrmcomError, ValueError):
+            except CrmcomError:
                 raise error from None
             if not cancelled:
                 raise

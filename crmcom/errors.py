@@ -102,8 +102,9 @@ class CrmcomRedirectError(CrmcomProtocolError):
         self.location = location
 
 
-class CrmcomAnswerError(ValueError):
+class CrmcomAnswerError(CrmcomProtocolError):
     """An OK answer the readers cannot use (not an object, the amount spent missing).
 
-    A ValueError, as the readers always raised, not a CrmcomError: the request was
-    applied. Its own class lets the addon tell the user in their language."""
+    The request was applied (``maybe_applied``): look it up before sending it again."""
+
+    maybe_applied = True

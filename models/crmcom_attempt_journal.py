@@ -3,8 +3,6 @@ import datetime
 from odoo import _, api, fields, models
 from odoo.tools import SQL
 
-from . import trust
-
 # A row older than this whose order no one touched since is brought back by the
 # daily vacuum (the order is then looked up in CRM.COM by the scheduled sender).
 STALE_AFTER = datetime.timedelta(hours=1)
@@ -124,7 +122,7 @@ class CrmcomAttemptJournal(models.Model):
     def _recover_purchases(self, orders):
         """Give back to ``orders`` (their rows locked) the purchase attempts their
         request lost: each counts again as an attempt, so the next one looks the
-        purchase up in CRM.COM before creating anything (see ``_begin_attempt``),
+        purchase up in CRM.COM before creating anything (see flows/purchase.begin_attempt),
         and a cancellation looks for it too. A sale at rest (no purchase sent yet,
         or failed) becomes pending again. Rows whose attempt the order holds
         already are removed. Returns the orders recovered."""
@@ -197,41 +195,24 @@ class CrmcomAttemptJournal(models.Model):
         self._delete(done)
         return lost
 
-    @api.autovacuum
-    @trust.flow
-    def _gc_recover_forgotten(self):
-        """Rows left by lost requests whose order nothing touched since (a sale
-        abandoned after its till request died, a Retry that died): the orders are
-        recovered as their next step would do, and rows of orders gone or done
-        with CRM.COM are removed."""
+    @api.model
+    def _stale_uuids(self):
+        """The orders of rows older than an hour (see pos.order's vacuum)."""
         self.env.cr.execute(
             SQL(
                 "SELECT DISTINCT order_uuid FROM crmcom_attempt_journal WHERE created_at < %s",
                 fields.Datetime.now() - STALE_AFTER,
             )
         )
-        uuids = [row[0] for row in self.env.cr.fetchall()]
-        if not uuids:
-            return
-        existing = self.env["pos.order"].sudo().search([("uuid", "in", uuids)])
-        rewards = self.env["crmcom.rewards"].with_context(tracking_disable=True)
-        # Orders someone holds now are left for the next vacuum.
-        orders = rewards._lock_unless_busy(existing).with_context(tracking_disable=True)
-        self._recover_purchases(orders)
-        # An abandoned sale whose purchase may be in CRM.COM: cancel it there.
-        orders.filtered(lambda order: order.state == "cancel")._crmcom_queue_cancel()
-        rewards._replace_after_lost_spends(orders)
-        done = orders.filtered(
-            lambda order: order.state == "cancel" or order.crmcom_state == "cancelled"
-        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _delete_stale(self, *, keep):
+        """Remove the rows older than an hour but those of the orders ``keep``."""
         self.env.cr.execute(
             SQL(
-                """DELETE FROM crmcom_attempt_journal
-                    WHERE created_at < %s AND (order_uuid IN %s OR order_uuid NOT IN %s)""",
+                "DELETE FROM crmcom_attempt_journal WHERE created_at < %s AND order_uuid NOT IN %s",
                 fields.Datetime.now() - STALE_AFTER,
-                tuple(done.mapped("uuid")) or ("",),
-                tuple(existing.mapped("uuid")) or ("",),
+                tuple(keep.mapped("uuid")) or ("",),
             )
         )
-        if orders.filtered(lambda order: order.crmcom_state in ("pending", "cancel_pending")):
-            orders._crmcom_wake_sender()

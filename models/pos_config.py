@@ -1,6 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 
+from ..flows import till
 from . import trust
 
 
@@ -60,9 +61,8 @@ class PosConfig(models.Model):
 
     @api.depends("company_id.crmcom_redemption_product_id")
     def _compute_crmcom_redemption_product_id(self):
-        rewards = self.env["crmcom.rewards"]
         for config in self:
-            config.crmcom_redemption_product_id = rewards._redemption_product(config.company_id)
+            config.crmcom_redemption_product_id = config.company_id._crmcom_redemption_product()
 
     def _get_special_products(self):
         # Loaded into every till (refunds and reprints show the discount line), never
@@ -92,23 +92,19 @@ class PosConfig(models.Model):
 
     def crmcom_identify_customer(self, kind, value):
         """Identify the customer by access token, number or id (guide step 1)."""
-        return self.env["crmcom.rewards"].identify_customer(self._crmcom_till_id(), kind, value)
+        return till.identify(self, kind, value)
 
     def crmcom_preview_order(self, order_data):
         """The rewards panel: what CRM.COM would award and let the customer spend."""
-        return self.env["crmcom.rewards"].preview_order(self._crmcom_till_id(), order_data)
+        return till.preview(self, order_data)
 
     def crmcom_spend_rewards(self, order_uuid, amount):
         """Spend ``amount`` of the wallet on the till's saved draft ``order_uuid``."""
-        return self.env["crmcom.rewards"].spend_order(self._crmcom_till_id(), order_uuid, amount)
+        return till.spend(self, order_uuid, amount)
 
     def crmcom_cancel_redemption(self, order_uuid):
         """Cancel the redemption of the till's saved draft ``order_uuid``."""
-        return self.env["crmcom.rewards"].cancel_order_rewards(self._crmcom_till_id(), order_uuid)
-
-    def _crmcom_till_id(self):
-        # One till per call; anything else is refused as an unknown till.
-        return self.id if len(self) == 1 else 0
+        return till.cancel_redemption(self, order_uuid)
 
     def _crmcom_active(self):
         """CRM.COM Rewards is on for this till (and for its company)."""

@@ -1,14 +1,17 @@
 import hashlib
 import json
-import logging
+
+import psycopg2.errors
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import float_compare, format_amount
+from odoo.tools import SQL
 
+from ..crmcom import BACK_END_REDUCTION, Purchase
+from ..flows import cancellation, sender
+from ..flows import purchase as purchases
+from ..flows.errors import CrmcomOrderError
 from . import trust
-
-_logger = logging.getLogger(__name__)
 
 CRMCOM_STATES = [
     ("none", "Not applicable"),
@@ -23,6 +26,27 @@ CRMCOM_STATES = [
 # Above this many orders in one sync, the sync takes one exclusive lock instead of
 # one lock per order: PostgreSQL's lock table is sized for about 64 per transaction.
 SYNC_LOCKS_PER_ORDER_MAX = 64
+# What a cancelled purchase leaves behind: the next purchase starts afresh.
+RESETTABLE_FIELDS = (
+    "crmcom_purchase_id",
+    "crmcom_purchase_number",
+    "crmcom_spend_id",
+    "crmcom_spend_number",
+    "crmcom_reduction_method",
+    "crmcom_awarded_amount",
+    "crmcom_instant_spend_amount",
+    "crmcom_automatic_spend_amount",
+    "crmcom_additional_spend_amount",
+    "crmcom_redemption_amount",
+    "crmcom_wallet_before",
+    "crmcom_wallet_after",
+    "crmcom_attempts",
+    "crmcom_first_attempt_at",
+    "crmcom_next_attempt_at",
+    "crmcom_last_error",
+    "crmcom_sent_at",
+    "crmcom_basket_digest",
+)
 REDUCTION_METHODS = [
     ("FRONT_END_REDUCTION", "Front-end reduction"),
     ("BACK_END_REDUCTION", "Back-end reduction"),
@@ -175,9 +199,9 @@ class PosOrder(models.Model):
         # follows: a cancelled order's purchase is cancelled, a paid one is queued
         # once (Odoo's action_pos_order_paid / _cancel write the state).
         if cancelled:
-            trust.in_flow(cancelled)._crmcom_queue_cancel()
-        if vals.get("state") in ("paid", "done", "invoiced"):
-            trust.in_flow(self)._crmcom_queue()
+            cancellation.queue_cancel(trust.in_flow(cancelled))
+        if vals.get("state") in sender.PAID_STATES:
+            sender.queue_paid(trust.in_flow(self))
         return result
 
     def _crmcom_refuse_customer_change(self, partner_id):
@@ -319,161 +343,6 @@ class PosOrder(models.Model):
             self.crmcom_basket_digest != self._crmcom_basket_fingerprint()
         )
 
-    def _crmcom_queue(self):
-        """Queue the purchase of every paid sale to a CRM.COM customer at a till with
-        rewards on. The sender runs right after this transaction commits (Odoo's
-        cron, triggered now): the sale never waits for CRM.COM. Each order once:
-        paying it again (a public method) changes nothing."""
-        orders = self.filtered(
-            lambda order: not order.crmcom_paid_checked
-            and order.state in ("paid", "done", "invoiced")
-        )
-        if not orders:
-            return orders
-        orders.crmcom_paid_checked = True
-        paid = orders.filtered(lambda order: not order.lines.refunded_orderline_id)
-        sales = paid.filtered(
-            lambda order: order.amount_total > 0
-            and order.partner_id._crmcom_linked_to(order.company_id)
-            and order.config_id._crmcom_active()
-        )
-        # A till request that died after calling CRM.COM: its purchase is looked
-        # up, and a purchase it may have spent on is sent again (exactly once).
-        recovered = self.env["crmcom.attempt.journal"]._recover_purchases(sales)
-        replaced = self.env["crmcom.rewards"]._replace_after_lost_spends(sales)
-        replaced |= (paid - replaced)._crmcom_check_paid()
-        to_send = sales.filtered(lambda order: order.crmcom_state == "none")
-        if to_send:
-            to_send.write(
-                {"crmcom_state": "pending", "crmcom_next_attempt_at": fields.Datetime.now()}
-            )
-        if to_send or recovered or replaced:
-            self._crmcom_wake_sender()
-        refunds = orders - paid
-        refunds._crmcom_check_redemption_share()
-        refunds._crmcom_apply_refunds()
-        return to_send
-
-    def _crmcom_apply_refunds(self):
-        """Apply these refunds to the purchases of their original orders, now if
-        no one holds those orders. An original the sender holds (its purchase on
-        its way to CRM.COM) is not waited for: the sale never waits for CRM.COM.
-        The refund is then marked and the sender applies it once it let go.
-        Returns the refunds applied."""
-        originals = self.lines.refunded_orderline_id.order_id.filtered(
-            lambda order: order.crmcom_state != "none"
-        )
-        held = originals.browse(self.env["crmcom.rewards"]._lock_unless_busy(originals).ids)
-        held._crmcom_refunded()
-        waiting = self.filtered(
-            lambda refund: refund.lines.refunded_orderline_id.order_id & (originals - held)
-        )
-        if waiting:
-            waiting.write(
-                {"crmcom_state": "refund_pending", "crmcom_next_attempt_at": fields.Datetime.now()}
-            )
-            self._crmcom_wake_sender()
-        applied = self - waiting
-        applied.filtered(lambda refund: refund.crmcom_state == "refund_pending").write(
-            {"crmcom_state": "none", "crmcom_next_attempt_at": False}
-        )
-        return applied
-
-    def _crmcom_refunded(self):
-        """Orders some of whose items were refunded. A full refund cancels the
-        purchase in CRM.COM (its awards and spends are reversed there); a partial
-        one cancels it and sends the items kept as a new purchase, spending again
-        the redemption the customer keeps (see README, Refunds)."""
-        rewards = self.env["crmcom.rewards"]
-        self.env["crmcom.attempt.journal"]._recover_purchases(self)
-        for order in self.filtered(lambda order: order.crmcom_state != "none"):
-            # Decide under the row lock, and always write the order: a sender
-            # holding an older snapshot (the order without this refund) then fails
-            # on the row instead of sending items that were just returned.
-            rewards._lock(order)
-            order.crmcom_warning = order._crmcom_joined_warning()
-            redemption = order._crmcom_redemption_product()
-            sold = order.lines.filtered(
-                lambda line, redemption=redemption: line.qty > 0 and line.product_id != redemption
-            )
-            kept = [
-                line
-                for line in sold
-                if float_compare(
-                    line.refunded_qty, line.qty, precision_rounding=line.product_uom_id.rounding
-                )
-                < 0
-            ]
-            if not kept:
-                order.crmcom_replace_after_cancel = False
-                order._crmcom_queue_cancel()
-            elif order.crmcom_state == "sent" or (
-                order.crmcom_state in ("pending", "failed") and order.crmcom_attempts
-            ):
-                order.crmcom_replace_after_cancel = True
-                order._crmcom_queue_cancel()
-
-    def _crmcom_check_paid(self):
-        """Invariant "server decides", at payment: the paid order against what
-        CRM.COM holds. A basket changed since its purchase, or a redemption line
-        below what CRM.COM spent, has its purchase replaced (cancelled, then the
-        order sent again, spending at most the redemption confirmed); a redemption
-        line above what CRM.COM confirmed is never spent after the sale. Each is
-        written to the order's CRM.COM check. Returns the orders replaced."""
-        replaced = self.browse()
-        for order in self:
-            currency = order.currency_id
-            given = order._crmcom_redemption_given()
-            allowed = order.crmcom_redemption_allowed
-            messages = []
-
-            def money(amount, currency=currency):
-                return format_amount(self.env, amount, currency)
-
-            has_purchase = order.crmcom_state == "sent" and bool(order.crmcom_purchase_id)
-            replace = False
-            if has_purchase and order._crmcom_basket_changed():
-                replace = True
-                messages.append(
-                    _(
-                        "The order was paid with other items, amounts or customer than the"
-                        " purchase CRM.COM holds: that purchase is cancelled and the order"
-                        " sent again as paid."
-                    )
-                )
-            elif (
-                has_purchase and currency.compare_amounts(given, order.crmcom_redemption_amount) < 0
-            ):
-                replace = True
-                messages.append(
-                    _(
-                        "The till deducted %(given)s of CRM.COM rewards but CRM.COM spent"
-                        " %(spent)s: the purchase is cancelled and the order sent again, so"
-                        " that the wallet keeps the difference.",
-                        given=money(given),
-                        spent=money(order.crmcom_redemption_amount),
-                    )
-                )
-            if currency.compare_amounts(given, allowed) > 0:
-                messages.append(
-                    _(
-                        "The till deducted %(given)s of CRM.COM rewards, but CRM.COM"
-                        " confirmed %(allowed)s: %(gap)s was given without rewards, and is"
-                        " not spent in CRM.COM after the sale.",
-                        given=money(given),
-                        allowed=money(allowed),
-                        gap=money(given - allowed),
-                    )
-                )
-            if not messages:
-                continue
-            _logger.warning("Order %s: %s", order.pos_reference, " ".join(messages))
-            order.crmcom_warning = order._crmcom_joined_warning(*messages)
-            if replace:
-                replaced |= order
-        self.env["crmcom.rewards"]._replace_later(replaced)
-        return replaced
-
     def _crmcom_redemption_given(self):
         """The CRM.COM redemption this order deducted (its redemption lines)."""
         self.ensure_one()
@@ -482,7 +351,7 @@ class PosOrder(models.Model):
         )
 
     def _crmcom_redemption_product(self):
-        return self.env["crmcom.rewards"]._redemption_product(self.company_id)
+        return self.company_id._crmcom_redemption_product()
 
     def _crmcom_redemption_lines(self):
         redemption = self._crmcom_redemption_product()
@@ -492,93 +361,6 @@ class PosOrder(models.Model):
         """The items sold: the lines the redemption share is measured against."""
         redemption = self._crmcom_redemption_product()
         return self.lines.filtered(lambda line: line.qty > 0 and line.product_id != redemption)
-
-    def _crmcom_redemption_share(self, returned):
-        """The part of this order's redemption that its refunds keep back for the
-        wallet once ``returned`` ({sold line: quantity returned}) is back: the
-        redemption x value returned / value sold (amounts with taxes, after line
-        discounts, the redemption line left out), rounded to the currency; all of
-        it once every item is back. The till computes the same (TicketScreen)."""
-        self.ensure_one()
-        given = -sum(self._crmcom_redemption_lines().mapped("price_subtotal_incl"))
-        sold = self._crmcom_sold_lines()
-        value_sold = sum(sold.mapped("price_subtotal_incl"))
-        if all(
-            float_compare(
-                returned.get(line, 0.0), line.qty, precision_rounding=line.product_uom_id.rounding
-            )
-            >= 0
-            for line in sold
-        ):
-            return self.currency_id.round(given)
-        if not value_sold:
-            return 0.0
-        value_returned = sum(
-            line.price_subtotal_incl * min(returned.get(line, 0.0), line.qty) / line.qty
-            for line in sold
-        )
-        return self.currency_id.round(given * value_returned / value_sold)
-
-    def _crmcom_check_redemption_share(self):
-        """Refunds (invariant "server decides"): each refund of an order paid with a
-        CRM.COM redemption must keep back, on a line refunding the redemption line,
-        the redemption share of the goods it returns (what the till adds by
-        itself). Anything else is written on the refund and its order for the back
-        office; the money is still followed as the till did it (the rewards kept
-        back go back to the wallet, the rest stays spent)."""
-        for refund in self:
-            original = refund.lines.refunded_orderline_id.order_id[:1]
-            if not original._crmcom_redemption_lines():
-                continue
-            currency = original.currency_id
-            sold = original._crmcom_sold_lines()
-            returned_now = {
-                line: -sum(
-                    refund.lines.filtered(
-                        lambda back, line=line: back.refunded_orderline_id == line
-                    ).mapped("qty")
-                )
-                for line in sold
-            }
-            after = {line: line.refunded_qty for line in sold}
-            before = {line: after[line] - returned_now[line] for line in sold}
-            share = currency.round(
-                original._crmcom_redemption_share(after) - original._crmcom_redemption_share(before)
-            )
-            redemption_lines = original._crmcom_redemption_lines()
-            kept = currency.round(
-                sum(
-                    refund.lines.filtered(
-                        lambda line, redemption_lines=redemption_lines: line.refunded_orderline_id
-                        in redemption_lines
-                    ).mapped("price_subtotal_incl")
-                )
-            )
-
-            def money(amount, currency=currency):
-                return format_amount(self.env, amount, currency)
-
-            warning = False
-            if currency.compare_amounts(kept, share) < 0:
-                warning = _(
-                    "Refund %(refund)s paid back %(amount)s of CRM.COM rewards in cash: the"
-                    " redemption share of the returned goods, %(share)s, goes back to the"
-                    " wallet, and the refund kept back %(kept)s.",
-                    refund=refund.name,
-                    amount=money(share - kept),
-                    share=money(share),
-                    kept=money(kept),
-                )
-            elif currency.compare_amounts(kept, share) > 0:
-                warning = _(
-                    "Refund %(refund)s kept back %(amount)s more of the CRM.COM redemption"
-                    " than the share of the returned goods (%(share)s): the customer got"
-                    " that much less in cash.",
-                    refund=refund.name,
-                    amount=money(kept - share),
-                    share=money(share),
-                )
-            refund.crmcom_warning = warning
 
     def _crmcom_joined_warning(self, *messages):
         """The CRM.COM Check of an order: ``messages`` and its refunds' checks."""
@@ -607,30 +389,216 @@ class PosOrder(models.Model):
         )
         return self.currency_id.round(max(0.0, given - min(kept_back, given)))
 
+    def _crmcom_spent(self):
+        """What CRM.COM spent of the wallet on the order: additional + instant +
+        automatic spend."""
+        self.ensure_one()
+        return (
+            self.crmcom_additional_spend_amount
+            + self.crmcom_instant_spend_amount
+            + self.crmcom_automatic_spend_amount
+        )
+
+    def _crmcom_redemption(self):
+        """What the till deducts: what CRM.COM spent, at a front-end till; nothing at a
+        back-end one (CRM.COM refunds the customer through its payment gateway)."""
+        self.ensure_one()
+        if self.crmcom_reduction_method == BACK_END_REDUCTION:
+            return 0.0
+        return self._crmcom_spent()
+
+    def _crmcom_write_redemption(self):
+        """Redemption = additional + instant + automatic spend (none at a back-end till:
+        CRM.COM refunds it); wallet after = before + awarded - spent (the guide's
+        formulas). The redemption is also what the order may deduct at most."""
+        self.ensure_one()
+        redemption = self._crmcom_redemption()
+        self.write(
+            {
+                "crmcom_redemption_amount": redemption,
+                "crmcom_redemption_allowed": redemption,
+                "crmcom_wallet_after": self.crmcom_wallet_before
+                + self.crmcom_awarded_amount
+                - self._crmcom_spent(),
+            }
+        )
+
+    def _crmcom_next_purchase_values(self, **values):
+        """What starts the next purchase of this order once its last one is
+        cancelled: the earlier purchase forgotten, the next reference number
+        (``<ref>/2``, ``/3``…)."""
+        self.ensure_one()
+        sequence = self.crmcom_sequence + 1
+        return {
+            **{name: False for name in RESETTABLE_FIELDS},
+            "crmcom_sequence": sequence,
+            "crmcom_reference": f"{self.pos_reference}/{sequence + 1}",
+            **values,
+        }
+
+    # --------------------------------------------------- locks (README › Design)
+
+    def _crmcom_lock(self):
+        """Lock these orders' rows until commit: one till request, Retry or sender at
+        a time per order."""
+        if self:
+            self.env.cr.execute(
+                SQL("SELECT id FROM pos_order WHERE id IN %s FOR UPDATE", tuple(self.ids))
+            )
+            self.invalidate_recordset()
+
+    def _crmcom_recover(self):
+        """Give back to these orders (their rows locked) the attempts that lost
+        requests made (crmcom.attempt.journal). Returns the orders recovered."""
+        return self.env["crmcom.attempt.journal"]._recover_purchases(self)
+
+    def _crmcom_lock_and_recover(self):
+        """The first step of every flow that may call CRM.COM for these orders: lock
+        them, then take back what lost requests did. Returns the orders recovered."""
+        self._crmcom_lock()
+        return self._crmcom_recover()
+
+    def _crmcom_lock_unless_busy(self):
+        """Those of these orders that no other transaction holds, locked now."""
+        if not self:
+            return self
+        held = self._crmcom_lock_rows(
+            SQL("SELECT id FROM pos_order WHERE id IN %s FOR UPDATE SKIP LOCKED", tuple(self.ids))
+        )
+        return self.browse(held.ids)
+
+    @api.model
+    def _crmcom_lock_rows(self, query):
+        """The orders whose rows ``query`` (a SELECT id ... FOR UPDATE SKIP LOCKED)
+        locked. A row another transaction changed since this one's snapshot cannot be
+        locked (repeatable read): then none, and the orders wait for the sender's next
+        run instead of failing this one."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(query, log_exceptions=False)
+                ids = [row[0] for row in self.env.cr.fetchall()]
+        except psycopg2.errors.SerializationFailure:
+            ids = []
+        orders = self.sudo().browse(ids)
+        orders.invalidate_recordset()
+        return orders
+
+    # ---------------------------------------------- value hooks (README › Extending)
+
+    def _crmcom_prepare_purchase(self, reference=None):
+        """The keyword arguments of the ``crmcom.Purchase`` this order is sent as
+        (``customer_events/purchases/create``). Extend it to add or change what
+        CRM.COM receives (e.g. a ``description``); the parts have hooks of their own."""
+        self.ensure_one()
+        config = self.config_id
+        return {
+            "customer": self._crmcom_customer_identifier(),
+            "unit": config._crmcom_unit_identifier(),
+            "performed_on": self._crmcom_performed_on(),
+            "lines": self._crmcom_prepare_purchase_lines(),
+            "external_system": config._crmcom_external_system(),
+            **self._crmcom_reference_numbers(reference),
+        }
+
+    def _crmcom_customer_identifier(self):
+        """``accounts_receivable_identifier``: the customer's, in the order's company."""
+        self.ensure_one()
+        return self.partner_id._crmcom_customer_identifier(self.company_id)
+
+    def _crmcom_reference_numbers(self, reference=None):
+        """``reference_number`` (the order's reference, ``<reference>/<n>`` for the
+        next purchases) and ``external_system_reference_number``, documented as unique
+        per purchase: the order's uuid, ``<uuid>/<n>`` for the next purchases, the
+        same for every attempt at one purchase."""
+        self.ensure_one()
+        external = self.uuid or None
+        if external and self.crmcom_sequence:
+            external = f"{self.uuid}/{self.crmcom_sequence + 1}"
+        return {
+            "reference_number": reference or self.crmcom_reference or self.pos_reference,
+            "external_system_reference_number": external,
+        }
+
+    def _crmcom_performed_on(self):
+        """The time of the sale, in the till's zone (also for orders that reach the
+        server late)."""
+        self.ensure_one()
+        return purchases.local_time(self.date_order, self.user_id, self.company_id)
+
+    def _crmcom_prepare_purchase_lines(self):
+        """``products_set``: each line as its hook ``pos.order.line.
+        _crmcom_prepare_purchase_line`` gives it, in company currency, the redemption
+        left out, order-wide discounts spread (see flows/purchase.purchase_lines)."""
+        self.ensure_one()
+        return purchases.purchase_lines(
+            self.company_id,
+            [line._crmcom_prepare_purchase_line() for line in self.lines],
+            currency=self.currency_id,
+            date=self.date_order,
+        )
+
+    def _crmcom_purchase(self, reference=None):
+        """The order's purchase as the hooks build it. CrmcomOrderError when the order
+        itself is at fault (its lines, its till): it fails with the reason, and never
+        stops the sender from sending the others."""
+        self.ensure_one()
+        if not self.config_id.crmcom_unit_value:
+            raise CrmcomOrderError(
+                _("The point of sale %(pos)s has no CRM.COM unit.", pos=self.config_id.name)
+            )
+        try:
+            return Purchase(**self._crmcom_prepare_purchase(reference))
+        except ValueError as error:
+            raise CrmcomOrderError(
+                _("This order cannot be sent to CRM.COM as it is: %(problem)s", problem=error)
+            ) from None
+
+    # ------------------------------------------------------------ entry points
+
     def _crmcom_queue_cancel(self):
         """Cancel the purchases of these orders in CRM.COM, right after commit."""
-        self.env["crmcom.attempt.journal"]._recover_purchases(self)
-        to_cancel = self.filtered(lambda order: order.crmcom_state in ("pending", "failed", "sent"))
-        never_sent = to_cancel.filtered(
-            lambda order: not order.crmcom_purchase_id and not order.crmcom_attempts
-        )
-        never_sent.write({"crmcom_state": "cancelled", "crmcom_next_attempt_at": False})
-        if to_cancel - never_sent:
-            (to_cancel - never_sent).write(
-                {"crmcom_state": "cancel_pending", "crmcom_next_attempt_at": fields.Datetime.now()}
-            )
-            self._crmcom_wake_sender()
+        cancellation.queue_cancel(trust.in_flow(self))
 
-    def _crmcom_wake_sender(self):
-        self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")._trigger()
+    def _crmcom_wake_sender(self, at=None):
+        self.env.ref("pos_crmcom_rewards.ir_cron_crmcom_submit")._trigger(at)
+
+    @api.model
+    @trust.flow
+    def _crmcom_cron_send(self, batch_size=100, *, commit=True):
+        """Scheduled action: send up to ``batch_size`` due orders (their purchases,
+        cancellations and waiting refunds); wakes itself up again while some remain.
+        Returns how many were handled."""
+        # The CRM.COM fields are not tracked: spare each write the chatter's work.
+        handled = sender.send_due(
+            self.with_context(tracking_disable=True), batch_size, commit=commit
+        )
+        if handled >= batch_size:
+            self._crmcom_wake_sender()
+        return handled
 
     def action_crmcom_retry(self):
         """Send again the orders whose submission failed (exactly once: an order whose
         purchase may have reached CRM.COM is looked up there first)."""
+        if not self.env.user.has_group("point_of_sale.group_pos_manager"):
+            raise AccessError(_("Only Point of Sale managers can send orders to CRM.COM again."))
         failed = self.filtered(lambda order: order.crmcom_state == "failed")
-        if not failed:
-            return _notify(_("No failed CRM.COM submission among these orders."), "warning")
-        return self.env["crmcom.rewards"]._retry_orders(failed)
+        failed.check_access("write")
+        return sender.retry(trust.in_flow(failed).sudo())
+
+    @api.autovacuum
+    @trust.flow
+    def _gc_crmcom_forgotten_attempts(self):
+        """Journal rows left by lost requests whose order nothing touched since: the
+        orders are recovered as their next step would do (orders someone holds now
+        are left for the next vacuum), and rows of orders gone or done are removed."""
+        journal = self.env["crmcom.attempt.journal"]
+        uuids = journal._stale_uuids()
+        if not uuids:
+            return
+        existing = self.sudo().search([("uuid", "in", uuids)])
+        held = existing.with_context(tracking_disable=True)._crmcom_lock_unless_busy()
+        done = cancellation.recover_forgotten(held.with_context(tracking_disable=True))
+        journal._delete_stale(keep=existing - done)
 
 
 def _is_story_field(name):
@@ -648,11 +616,3 @@ def _refuse_story_fields(env, vals):
                 fields=", ".join(fields_touched),
             )
         )
-
-
-def _notify(message, kind):
-    return {
-        "type": "ir.actions.client",
-        "tag": "display_notification",
-        "params": {"message": message, "type": kind},
-    }

@@ -43,3 +43,21 @@ class PosOrderLine(models.Model):
     def _unlink_except_crmcom_basket(self):
         if not trust.in_checked_sync(self.env):
             self.order_id._crmcom_refuse_basket_change()
+
+    def _crmcom_prepare_purchase_line(self):
+        """What this line tells CRM.COM, as (product, quantity, amount without tax,
+        amount with tax) in the order's currency, after line discounts: the items
+        the customer keeps, refunded quantities left out. A value hook: extend it to
+        send other amounts or another product (``pos.order._crmcom_prepare_purchase``
+        turns the lines into ``products_set``)."""
+        self.ensure_one()
+        qty, share = self.qty, 1.0
+        if self.qty > 0 and self.refunded_qty:
+            qty = self.qty - self.refunded_qty
+            share = qty / self.qty
+        return (
+            self.product_id,
+            qty,
+            self.price_subtotal * share,
+            self.price_subtotal_incl * share,
+        )

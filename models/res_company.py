@@ -1,10 +1,12 @@
 from urllib.parse import urlsplit
 
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 
 from ..crmcom import POOL_SIZE as MAX_PARALLEL_REQUESTS
-from ..crmcom import CrmcomConfigurationError, normalise_base_url
+from ..crmcom import CrmcomClient, CrmcomConfigurationError, CrmcomError, normalise_base_url
+from ..crmcom.tokens import jwt_claims
+from ..flows.messages import describe_error, notification
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Secrets: readable and writable by administrators only (invariant "secrets stay home").
@@ -127,3 +129,92 @@ class ResCompany(models.Model):
                         maximum=MAX_PARALLEL_REQUESTS,
                     )
                 )
+
+    # ------------------------------------------------------------------ client
+
+    def _crmcom_client(self, *, order=None, partner=None, calls=None):
+        """A client for this company's CRM.COM settings whose calls are logged: at
+        once, or appended to ``calls`` as ``(record, company, order, partner)`` for
+        ``crmcom.call.log._record_calls`` (clients used outside this thread).
+
+        Raises CrmcomConfigurationError when the settings are incomplete."""
+        self.ensure_one()
+        settings = self.sudo()
+        if not settings.crmcom_enabled:
+            raise CrmcomConfigurationError(
+                _("CRM.COM Rewards is not enabled for %(company)s.", company=self.name)
+            )
+        if not settings.crmcom_base_url:
+            raise CrmcomConfigurationError(_("the CRM.COM server address is not set."))
+        if settings.crmcom_auth_method == "web_api_key":
+            if not settings.crmcom_web_api_key:
+                raise CrmcomConfigurationError(_("the CRM.COM Web API key is not set."))
+            credentials = {"web_api_key": settings.crmcom_web_api_key}
+        else:
+            if not (
+                settings.crmcom_username
+                and settings.crmcom_password
+                and settings.crmcom_organisation
+            ):
+                raise CrmcomConfigurationError(
+                    _("the CRM.COM username, password and organisation are needed.")
+                )
+            credentials = {
+                "username": settings.crmcom_username,
+                "password": settings.crmcom_password,
+                "organisation": settings.crmcom_organisation,
+            }
+        if calls is None:
+            log = self.env["crmcom.call.log"]
+
+            def on_call(record):
+                log._record_call(record, company=self, order=order, partner=partner)
+
+        else:
+
+            def on_call(record):
+                calls.append((record, self, order, partner))
+
+        return CrmcomClient(
+            settings.crmcom_base_url,
+            timeout=(settings.crmcom_connect_timeout, settings.crmcom_read_timeout),
+            on_call=on_call,
+            **credentials,
+        )
+
+    def _crmcom_test_connection(self):
+        """Log in with this company's settings and say how it went, in plain words."""
+        self.ensure_one()
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(_("Only administrators can test the CRM.COM connection."))
+        try:
+            client = self._crmcom_client()
+            claims = jwt_claims(client.login())
+        except CrmcomError as error:
+            return notification(
+                _("CRM.COM connection failed"), describe_error(self.env, error), "danger"
+            )
+        message = _("Logged in to %(server)s.", server=client.base_url)
+        if isinstance(claims.get("org"), str):
+            message += " " + _("Organisation: %(org)s.", org=claims["org"])
+        if isinstance(claims.get("oun"), str):
+            message += " " + _("Unit: %(unit)s.", unit=claims["oun"])
+        return notification(_("Connected to CRM.COM"), message, "success")
+
+    def _crmcom_redemption_product(self):
+        """The product of this company's redemption lines (never sent to CRM.COM)."""
+        self.ensure_one()
+        if self.crmcom_redemption_product_id:
+            return self.crmcom_redemption_product_id
+        # The xmlid's id is cached (env.ref would query its existence every time).
+        product_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            "pos_crmcom_rewards.product_crmcom_redemption", raise_if_not_found=False
+        )
+        return self.env["product.product"].browse(product_id)
+
+    @api.model
+    def _crmcom_parallel_requests(self):
+        """Purchases sent at once by the sender: the largest setting of the companies
+        with CRM.COM on."""
+        companies = self.sudo().search([("crmcom_enabled", "=", True)])
+        return max(companies.mapped("crmcom_parallel_requests") or [1])

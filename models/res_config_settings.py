@@ -50,4 +50,4 @@ class ResConfigSettings(models.TransientModel):
 
     def action_crmcom_test_connection(self):
         self.ensure_one()
-        return self.env["crmcom.rewards"]._test_connection(self.company_id)
+        return self.company_id._crmcom_test_connection()

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from crmcom import (
+    CrmcomAnswerError,
     Purchase,
     PurchaseLine,
     accounts_receivable_identifier,
@@ -177,7 +178,7 @@ def test_read_participant_is_tolerant():
     assert other.name == "Nikos"
     assert other.wallet_balance is None
     assert not other.is_effective
-    with pytest.raises(ValueError):
+    with pytest.raises(CrmcomAnswerError):
         read_participant(None)
 
 
@@ -235,19 +236,21 @@ def test_read_spend_request_never_takes_the_amount_asked():
     docs = read_spend_request({"spend_amount": 10, "spend_reward_transaction": {"amount": "4.00"}})
     assert guide.spent_amount == docs.spent_amount == Decimal("4.00")
     assert docs.requested_amount == Decimal("10.00")
-    with pytest.raises(ValueError, match="how much was spent"):
+    with pytest.raises(CrmcomAnswerError, match="how much was spent"):
         read_spend_request({"spend_amount": 10})
 
 
 @pytest.mark.parametrize(
     "reader", [read_participant, read_preview, read_purchase, read_spend_request]
 )
-def test_unusable_answers_raise_their_own_value_error(reader):
-    # Its own class: the addon words it in the user's language; still a
-    # ValueError, as every caller expects.
-    from crmcom import CrmcomAnswerError, CrmcomError
+def test_unusable_answers_are_protocol_errors_that_may_have_been_applied(reader):
+    # One hierarchy: callers catch CrmcomError; the request was applied (an OK
+    # answer), so it is looked up before being sent again.
+    from crmcom import CrmcomError, CrmcomProtocolError
 
     with pytest.raises(CrmcomAnswerError, match="not an object") as caught:
         reader(["not", "an", "object"])
-    assert isinstance(caught.value, ValueError)
-    assert not isinstance(caught.value, CrmcomError)
+    assert isinstance(caught.value, CrmcomProtocolError)
+    assert isinstance(caught.value, CrmcomError)
+    assert not isinstance(caught.value, ValueError)
+    assert caught.value.maybe_applied

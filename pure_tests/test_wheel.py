@@ -116,6 +116,8 @@ def test_wheel_holds_the_whole_addon_and_nothing_else(wheel, version):
         "__manifest__.py",
         "crmcom/__init__.py",
         "crmcom/client.py",
+        "flows/__init__.py",
+        "flows/till.py",
         "crmcom_simulator/__init__.py",
         "crmcom_simulator/scenarios/demo.json",
         f"i18n/{ADDON}.pot",

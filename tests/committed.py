@@ -33,7 +33,7 @@ from odoo.service.model import retrying
 from odoo.tests import TransactionCase
 from odoo.tools import SQL
 
-from .common import ALICE, CrmcomSimulatorMixin
+from .common import ALICE, CrmcomSimulatorMixin, TillCalls
 
 THREAD_TIMEOUT = 120
 COMPANY_FIELDS = (
@@ -303,7 +303,8 @@ class CommittedPosCase(CrmcomSimulatorMixin, TransactionCase):
         }
 
     def request(self, method, *args, die=False):
-        """A till or back-office RPC, ``crmcom.rewards``'s ``method(*args)``, in
+        """A till RPC (``method`` of :class:`TillCalls`) or a back-office button
+        (``action_…`` of the records first in ``args``), in
         its own transaction as Odoo's RPC layer runs it. ``die``: the worker dies
         after the method returned, before the transaction commits (everything it
         wrote in this transaction is lost; what CRM.COM did stays)."""
@@ -313,7 +314,11 @@ class CommittedPosCase(CrmcomSimulatorMixin, TransactionCase):
             def call():
                 # Records given by the test are read in this request's transaction.
                 bound = [arg.with_env(env) if isinstance(arg, BaseModel) else arg for arg in args]
-                result = getattr(env["crmcom.rewards"], method)(*bound)
+                if method.startswith("action_"):  # a back-office button on records
+                    records, *rest = bound
+                    result = getattr(records, method)(*rest)
+                else:
+                    result = getattr(TillCalls(env), method)(*bound)
                 if die:
                     raise WorkerDied()
                 return result
@@ -351,7 +356,7 @@ class CommittedPosCase(CrmcomSimulatorMixin, TransactionCase):
         """One run of the scheduled action, in its own transactions."""
         with self.registry.cursor() as cr:
             env = api.Environment(cr, self.env.uid, {})
-            return env["crmcom.rewards"]._cron_submit_pending()
+            return env["pos.order"]._crmcom_cron_send()
 
     def fetch_rows(self, query, params=None):
         with self.registry.cursor() as cr:

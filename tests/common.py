@@ -42,6 +42,30 @@ STRICT_CRMCOM = {
 }
 
 
+class TillCalls:
+    """The till's CRM.COM calls as the browser makes them: methods of the till's own
+    ``pos.config`` record (``[[config_id], ...]``), read by Odoo's RPC layer as
+    ``env["pos.config"].browse(ids)``."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def _till(self, config_id):
+        return self.env["pos.config"].browse(config_id)
+
+    def identify_customer(self, config_id, kind, value):
+        return self._till(config_id).crmcom_identify_customer(kind, value)
+
+    def preview_order(self, config_id, order_data):
+        return self._till(config_id).crmcom_preview_order(order_data)
+
+    def spend_order(self, config_id, order_uuid, amount):
+        return self._till(config_id).crmcom_spend_rewards(order_uuid, amount)
+
+    def cancel_order_rewards(self, config_id, order_uuid):
+        return self._till(config_id).crmcom_cancel_redemption(order_uuid)
+
+
 class CrmcomSimulatorMixin:
     """Starts one simulator for the class (test scenario) and resets it before each
     test, with an empty token cache so login counts are the test's own."""
@@ -132,7 +156,7 @@ class CrmcomPosCase(CrmcomSimulatorMixin, TestPoSCommon):
 
     def drain(self):
         """Run the sender as its cron does (without the commits a test cannot make)."""
-        return self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
+        return self.env["pos.order"]._crmcom_cron_send(commit=False)
 
     def sell_refund(self, order, quantities=None):
         """Refund ``order`` at the till: negative lines pointing at the sold ones,

@@ -5,7 +5,7 @@ from odoo import fields
 from odoo.tests import TransactionCase, tagged
 
 from ..crmcom_simulator import Fault
-from .common import ALICE, TEST_WEB_API_KEY, CrmcomSimulatorMixin
+from .common import ALICE, TEST_WEB_API_KEY, CrmcomSimulatorMixin, TillCalls
 
 
 @tagged("post_install", "-at_install")
@@ -22,7 +22,7 @@ class TestCrmcomCallLog(CrmcomSimulatorMixin, TransactionCase):
 
     def test_every_call_is_logged_with_secrets_redacted(self):
         before = self.log.search([]).ids
-        self.env["crmcom.rewards"].identify_customer(self.config.id, "number", ALICE["number"])
+        TillCalls(self.env).identify_customer(self.config.id, "number", ALICE["number"])
         entries = self.log.search([("id", "not in", before)], order="id")
         self.assertEqual(
             entries.mapped("operation"),
@@ -45,13 +45,13 @@ class TestCrmcomCallLog(CrmcomSimulatorMixin, TransactionCase):
         self.simulator.inject(
             Fault(endpoint="rewards_participants/show", kind="error", code="BOOM", message="Nope")
         )
-        self.env["crmcom.rewards"].identify_customer(self.config.id, "number", ALICE["number"])
+        TillCalls(self.env).identify_customer(self.config.id, "number", ALICE["number"])
         entry = self.log.search([("operation", "=", "rewards_participants/show")], limit=1)
         self.assertFalse(entry.success)
         self.assertEqual(entry.outcome, "BOOM")
         self.assertIn("Nope", entry.error_message)
         self.simulator.inject(Fault(endpoint="rewards_participants/show", kind="drop"))
-        self.env["crmcom.rewards"].identify_customer(self.config.id, "number", ALICE["number"])
+        TillCalls(self.env).identify_customer(self.config.id, "number", ALICE["number"])
         self.assertIn(
             "CONNECTION_ERROR",
             self.log.search([("operation", "=", "rewards_participants/show")]).mapped("outcome"),

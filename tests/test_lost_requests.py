@@ -15,7 +15,7 @@ from odoo.tools import SQL
 
 from ..crmcom import read_purchase
 from .committed import CommittedPosCase
-from .common import ALICE
+from .common import ALICE, TillCalls
 
 CREATE = "customer_events/purchases/create"
 SPEND = "customer_events/spend_requests/create"
@@ -101,7 +101,7 @@ class TestCrmcomLostRequests(CommittedPosCase):
         tries = []
 
         def spend_then_conflict(env):
-            answer = env["crmcom.rewards"].spend_order(self.config_id, draft["uuid"], 5)
+            answer = TillCalls(env).spend_order(self.config_id, draft["uuid"], 5)
             tries.append(answer)
             if len(tries) == 1:
                 # Another request changes a row this one writes afterwards (here
@@ -259,7 +259,7 @@ class TestCrmcomLostRequests(CommittedPosCase):
 
     def test_a_back_office_retry_whose_worker_died_is_looked_up(self):
         data, order_id = self.failed_before_any_attempt(3)
-        retry = ("_retry_orders", self.env["pos.order"].browse(order_id))
+        retry = ("action_crmcom_retry", self.env["pos.order"].browse(order_id))
         self.assertIsNone(self.request(*retry, die=True))
         self.assertEqual(len(self.simulator.purchases()), 1)
         row = self.order_row(order_id, "crmcom_state", "crmcom_attempts")
@@ -272,7 +272,7 @@ class TestCrmcomLostRequests(CommittedPosCase):
 
     def test_the_daily_vacuum_brings_back_a_forgotten_attempt(self):
         data, order_id = self.failed_before_any_attempt(2)
-        retry = ("_retry_orders", self.env["pos.order"].browse(order_id))
+        retry = ("action_crmcom_retry", self.env["pos.order"].browse(order_id))
         self.assertIsNone(self.request(*retry, die=True))
         # Nobody touches the order again: later on, the vacuum finds the row.
         with self.registry.cursor() as cr:
@@ -282,7 +282,7 @@ class TestCrmcomLostRequests(CommittedPosCase):
             )
         with self.registry.cursor() as cr:
             env = api.Environment(cr, self.env.uid, {})
-            env["crmcom.attempt.journal"]._gc_recover_forgotten()
+            env["pos.order"]._gc_crmcom_forgotten_attempts()
         self.assertEqual(self.order_states([order_id]), {order_id: "pending"})
         self.assertEqual(self.journal(data["uuid"]), [])
         self.drain()

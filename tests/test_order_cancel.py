@@ -5,7 +5,7 @@ from odoo.tests import tagged
 
 from ..crmcom_simulator import Fault
 from ..models.trust import in_flow
-from .common import ALICE, CrmcomPosCase
+from .common import ALICE, CrmcomPosCase, TillCalls
 
 CANCEL = "customer_events/purchases/cancel"
 
@@ -18,7 +18,7 @@ class TestCrmcomOrderCancel(CrmcomPosCase):
         order = self.env["pos.order"].browse(
             self.env["pos.order"].sync_from_ui([data])["pos.order"][0]["id"]
         )
-        answer = self.env["crmcom.rewards"].spend_order(self.config.id, order.uuid, amount)
+        answer = TillCalls(self.env).spend_order(self.config.id, order.uuid, amount)
         self.assertTrue(answer["ok"], answer)
         return order
 
@@ -87,12 +87,12 @@ class TestCrmcomOrderCancel(CrmcomPosCase):
 
     def test_cancel_redemption_then_redeem_again(self):
         order = self.draft_with_redemption(5)
-        answer = self.env["crmcom.rewards"].cancel_order_rewards(self.config.id, order.uuid)
+        answer = TillCalls(self.env).cancel_order_rewards(self.config.id, order.uuid)
         self.assertTrue(answer["ok"], answer)
         self.assertEqual(order.crmcom_state, "none")
         self.assertEqual(order.crmcom_redemption_amount, 0)
         self.assertEqual(self.wallet(), Decimal("20.00"))
-        again = self.env["crmcom.rewards"].spend_order(self.config.id, order.uuid, 4)
+        again = TillCalls(self.env).spend_order(self.config.id, order.uuid, 4)
         self.assertTrue(again["ok"], again)
         first, second = sorted(self.simulator.purchases(), key=lambda p: p["number"])
         self.assertEqual(first["life_cycle_state"], "CANCELLED")
@@ -106,7 +106,7 @@ class TestCrmcomOrderCancel(CrmcomPosCase):
         self.simulator.inject(
             Fault(endpoint="customer_events/purchases/show", kind="error", code="BUSY", times=None)
         )
-        answer = self.env["crmcom.rewards"].cancel_order_rewards(self.config.id, order.uuid)
+        answer = TillCalls(self.env).cancel_order_rewards(self.config.id, order.uuid)
         self.assertFalse(answer["ok"])
         self.assertIn("could not cancel", answer["message"])
         self.assertEqual(order.crmcom_redemption_amount, 5)
@@ -119,7 +119,7 @@ class TestCrmcomOrderCancel(CrmcomPosCase):
         self.simulator.inject(
             Fault(endpoint="customer_events/purchases/show", kind="drop", times=None)
         )
-        answer = self.env["crmcom.rewards"].cancel_order_rewards(self.config.id, order.uuid)
+        answer = TillCalls(self.env).cancel_order_rewards(self.config.id, order.uuid)
         self.assertFalse(answer["ok"])
         self.assertIn("ring it up again", answer["message"])
         self.assertEqual(order.crmcom_state, "cancel_pending")

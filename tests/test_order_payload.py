@@ -5,7 +5,8 @@ from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
 from ..crmcom_simulator import Fault
-from ..models.crmcom_rewards import CrmcomOrderError
+from ..flows import sender
+from ..flows.errors import CrmcomOrderError
 from ..models.trust import in_flow
 from .common import ALICE, CrmcomPosCase
 
@@ -13,7 +14,7 @@ from .common import ALICE, CrmcomPosCase
 @tagged("post_install", "-at_install")
 class TestCrmcomOrderPayload(CrmcomPosCase):
     def payload(self, order):
-        return self.env["crmcom.rewards"]._purchase_for_order(order).to_payload()
+        return order._crmcom_purchase().to_payload()
 
     def test_lines_after_discount_with_included_and_excluded_taxes(self):
         # Coffee 4.00 with 10% tax included, twice; sandwich 7.50 + 7% tax, 10% off.
@@ -107,7 +108,7 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
 
     def test_submission_stores_the_purchase_and_matches_the_simulator(self):
         order = self.queue(self.sell([(self.coffee, 2), (self.sandwich, 1, 10)]))
-        self.assertTrue(self.env["crmcom.rewards"]._submit_order(order))
+        self.assertTrue(sender.send_now(in_flow(order)))
         [purchase] = self.simulator.purchases(reference_number=order.pos_reference)
         self.assertEqual(purchase["total_amount"], Decimal("15.22"))
         self.assertEqual(purchase["id"], order.crmcom_purchase_id)
@@ -116,7 +117,7 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
         self.assertEqual(order.crmcom_attempts, 1)
         self.assertAlmostEqual(order.crmcom_awarded_amount, float(purchase["total_awarded_amount"]))
         # Submitting again sends nothing.
-        self.assertTrue(self.env["crmcom.rewards"]._submit_order(order))
+        self.assertTrue(sender.send_now(in_flow(order)))
         self.assertEqual(self.simulator.call_count("customer_events/purchases/create"), 1)
 
     def test_a_lost_answer_is_looked_up_not_sent_twice(self):
@@ -124,11 +125,11 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
         self.simulator.inject(
             Fault(endpoint="customer_events/purchases/create", kind="drop", applied=True)
         )
-        self.assertFalse(self.env["crmcom.rewards"]._submit_order(order))
+        self.assertFalse(sender.send_now(in_flow(order)))
         self.assertEqual(order.crmcom_state, "pending")
         self.assertIn("broke", order.crmcom_last_error)
         self.assertTrue(order.crmcom_next_attempt_at)
-        self.assertTrue(self.env["crmcom.rewards"]._submit_order(order))
+        self.assertTrue(sender.send_now(in_flow(order)))
         self.assertEqual(len(self.simulator.purchases(reference_number=order.pos_reference)), 1)
         self.assertEqual(self.simulator.call_count("customer_events/purchases/create"), 1)
         self.assertEqual(order.crmcom_state, "sent")
@@ -144,7 +145,7 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
                 message="Unknown unit",
             )
         )
-        self.assertFalse(self.env["crmcom.rewards"]._submit_order(order))
+        self.assertFalse(sender.send_now(in_flow(order)))
         self.assertEqual(order.crmcom_state, "failed")
         self.assertIn("Unknown unit", order.crmcom_last_error)
         action = order.action_crmcom_retry()
@@ -175,15 +176,15 @@ class TestCrmcomOrderSubmission(CrmcomPosCase):
         )
         in_flow(order).crmcom_state = "failed"
         with self.assertRaises(AccessError):
-            self.env["crmcom.rewards"].with_user(cashier)._retry_orders(order.with_user(cashier))
+            order.with_user(cashier).action_crmcom_retry()
 
     def test_attempts_run_out(self):
         self.company.crmcom_max_attempts = 2
         order = self.queue(self.sell([(self.coffee, 1)]))
         self.simulator.inject(Fault(endpoint="*", kind="http_error", http_status=503, times=None))
-        self.env["crmcom.rewards"]._submit_order(order)
+        sender.send_now(in_flow(order))
         self.assertEqual((order.crmcom_state, order.crmcom_attempts), ("pending", 1))
-        self.env["crmcom.rewards"]._submit_order(order)
+        sender.send_now(in_flow(order))
         self.assertEqual((order.crmcom_state, order.crmcom_attempts), ("failed", 2))
         self.assertIn("did not answer like a CRM.COM server", order.crmcom_last_error)
         self.assertEqual(self.simulator.purchases(), [])

@@ -6,6 +6,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..crmcom_simulator import Fault
+from ..flows import sender
 from ..models.trust import in_flow
 from .common import CrmcomPosCase
 
@@ -100,7 +101,7 @@ class TestCrmcomOrderQueue(CrmcomPosCase):
         # everything it wrote is rolled back, except the attempt it committed
         # before calling CRM.COM (the scheduled sender does it for every chunk).
         with self.assertRaises(RuntimeError), self.env.cr.savepoint():
-            self.env["crmcom.rewards"]._submit_order(order)
+            sender.send_now(in_flow(order))
             raise RuntimeError("worker killed")
         order.invalidate_recordset()
         self.assertEqual(order.crmcom_state, "pending")

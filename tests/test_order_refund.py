@@ -1,10 +1,12 @@
+import functools
 from decimal import Decimal
 
 from odoo.tests import tagged
 
 from ..crmcom_simulator import Fault
+from ..flows import refund as refund_flow
 from ..models.trust import in_flow
-from .common import ALICE, CrmcomPosCase
+from .common import ALICE, CrmcomPosCase, TillCalls
 
 
 @tagged("post_install", "-at_install")
@@ -35,7 +37,7 @@ class TestCrmcomOrderRefund(CrmcomPosCase):
         order = self.env["pos.order"].browse(
             self.env["pos.order"].sync_from_ui([data])["pos.order"][0]["id"]
         )
-        answer = self.env["crmcom.rewards"].spend_order(self.config.id, order.uuid, amount)
+        answer = TillCalls(self.env).spend_order(self.config.id, order.uuid, amount)
         self.assertTrue(answer["ok"], answer)
         self.redemption.lst_price = -answer["redemption_amount"]
         self.pay_draft(order, [(self.coffee, 5), (self.redemption, 1)])
@@ -173,7 +175,7 @@ class TestCrmcomOrderRefund(CrmcomPosCase):
     def test_the_share_is_rounded_like_the_currency(self):
         order = self.paid_with_redemption(5)
         coffee_line = order.lines.filtered(lambda line: line.product_id == self.coffee)
-        share = order._crmcom_redemption_share
+        share = functools.partial(refund_flow.redemption_share, order)
         self.assertEqual(share({coffee_line: 1}), 1.0)
         # Three coffees of 4.00 sold with 5.00 redeemed: a third is 1.666… -> 1.67.
         in_flow(coffee_line).write({"qty": 3, "price_subtotal": 12.0, "price_subtotal_incl": 12.0})

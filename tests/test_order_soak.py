@@ -65,7 +65,7 @@ class TestCrmcomSoak(CrmcomPosCase):
                 rounds["cron runs"] += 1
             if failed:
                 rounds["back-office retries"] += len(failed)
-                self.env["crmcom.rewards"]._retry_orders(failed)
+                failed.action_crmcom_retry()
         self.simulator.clear_faults()
 
         self.assertEqual(set(orders.mapped("crmcom_state")), {"sent"})

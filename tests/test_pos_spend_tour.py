@@ -133,7 +133,7 @@ class TestPosSpendTour(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleHttpCo
         return orders
 
     def run_cron(self):
-        self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
+        self.env["pos.order"]._crmcom_cron_send(commit=False)
 
     # --------------------------------------------------------------- tests
 
@@ -322,7 +322,7 @@ class TestPosSpendTour(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleHttpCo
         # spent again on them.
         self.assertEqual(order.crmcom_state, "cancel_pending")
         for _round in range(5):
-            if not self.env["crmcom.rewards"]._cron_submit_pending(commit=False):
+            if not self.env["pos.order"]._crmcom_cron_send(commit=False):
                 break
         self.assertEqual(order.crmcom_state, "sent")
         self.assertFalse(order.crmcom_warning)

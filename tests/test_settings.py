@@ -168,5 +168,5 @@ class TestCrmcomSettings(CrmcomSimulatorMixin, TransactionCase):
             self.env, login="crmcom_pos_manager", groups="point_of_sale.group_pos_manager"
         )
         with self.assertRaises(AccessError):
-            self.env["crmcom.rewards"].with_user(manager)._test_connection(self.company)
+            self.company.with_user(manager)._crmcom_test_connection()
         self.assertEqual(self.simulator.login_count, 0)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from odoo.tests import tagged
 
 from ..crmcom import CrmcomClient, TokenCache
-from .common import ALICE, STRICT_CRMCOM, TEST_WEB_API_KEY, CrmcomPosCase
+from .common import ALICE, STRICT_CRMCOM, TEST_WEB_API_KEY, CrmcomPosCase, TillCalls
 
 LOGIN = "authentication/web_api_key/token"
 SPEND = "customer_events/spend_requests/create"
@@ -31,7 +31,7 @@ class TestCrmcomStricterServers(CrmcomPosCase):
         return self.env["pos.order"].browse(result["pos.order"][0]["id"])
 
     def spend(self, order, amount):
-        return self.env["crmcom.rewards"].spend_order(self.config.id, order.uuid, amount)
+        return TillCalls(self.env).spend_order(self.config.id, order.uuid, amount)
 
     def wallet(self):
         return self.simulator.wallet_balance(ALICE["number"])
@@ -58,7 +58,7 @@ class TestCrmcomStricterServers(CrmcomPosCase):
 
     def test_a_server_before_r12_whose_tokens_expire_when_idle(self):
         self.settings(token_idle_timeout=0.5)
-        rewards = self.env["crmcom.rewards"]
+        rewards = TillCalls(self.env)
         first = rewards.identify_customer(self.config.id, "number", ALICE["number"])
         self.assertTrue(first["ok"], first)
         time.sleep(0.8)  # idle longer than the server allows
@@ -80,7 +80,7 @@ class TestCrmcomStricterServers(CrmcomPosCase):
         )
         elsewhere.cancel_purchase({"id": order.crmcom_purchase_id})
         self.assertEqual(self.wallet(), Decimal("20.00"))
-        answer = self.env["crmcom.rewards"].cancel_order_rewards(self.config.id, order.uuid)
+        answer = TillCalls(self.env).cancel_order_rewards(self.config.id, order.uuid)
         self.assertTrue(answer["ok"], answer)
         self.assertEqual(order.crmcom_state, "none")
         self.assertFalse(order.crmcom_redemption_allowed)

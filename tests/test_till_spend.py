@@ -4,7 +4,7 @@ from odoo.tests import tagged
 
 from ..crmcom import CrmcomClient, Purchase, PurchaseLine, TokenCache, read_purchase
 from ..crmcom_simulator import Fault
-from .common import ALICE, TEST_WEB_API_KEY, CrmcomPosCase
+from .common import ALICE, TEST_WEB_API_KEY, CrmcomPosCase, TillCalls
 
 CREATE = "customer_events/purchases/create"
 SPEND = "customer_events/spend_requests/create"
@@ -20,7 +20,7 @@ class TestCrmcomTillSpend(CrmcomPosCase):
         return self.env["pos.order"].browse(result["pos.order"][0]["id"])
 
     def preview(self, order):
-        return self.env["crmcom.rewards"].preview_order(
+        return TillCalls(self.env).preview_order(
             self.config.id,
             {
                 "uuid": order.uuid,
@@ -38,7 +38,7 @@ class TestCrmcomTillSpend(CrmcomPosCase):
         )
 
     def spend(self, order, amount):
-        return self.env["crmcom.rewards"].spend_order(self.config.id, order.uuid, amount)
+        return TillCalls(self.env).spend_order(self.config.id, order.uuid, amount)
 
     def test_preview_shows_award_and_spend_and_changes_nothing(self):
         order = self.draft([(self.coffee, 5)])  # 20.00 of coffee
@@ -96,7 +96,7 @@ class TestCrmcomTillSpend(CrmcomPosCase):
                 self.assertIn(words, answer["message"])
         self.assertEqual(self.simulator.call_count(CREATE), 0)
         self.assertEqual(order.crmcom_state, "none")
-        unknown = self.env["crmcom.rewards"].spend_order(self.config.id, "no-such-order", 5)
+        unknown = TillCalls(self.env).spend_order(self.config.id, "no-such-order", 5)
         self.assertFalse(unknown["ok"])
 
     def test_spend_above_the_amount_due_is_refused(self):
@@ -208,7 +208,7 @@ class TestCrmcomTillSpend(CrmcomPosCase):
         self.assertEqual(order.state, "paid")
         self.assertAlmostEqual(order.amount_total, 15.0)
         self.assertEqual(order.crmcom_state, "sent")
-        self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
+        self.env["pos.order"]._crmcom_cron_send(commit=False)
         self.assertEqual(self.simulator.call_count(CREATE), 1)
 
     def test_a_lost_spend_answer_is_read_from_the_purchase(self):
@@ -252,7 +252,7 @@ class TestCrmcomTillSpend(CrmcomPosCase):
         self.preview(order)
         self.pay_draft(order, [(self.coffee, 5)])
         self.assertEqual(order.crmcom_state, "pending")
-        self.env["crmcom.rewards"]._cron_submit_pending(commit=False)
+        self.env["pos.order"]._crmcom_cron_send(commit=False)
         self.assertEqual(order.crmcom_state, "sent")
         self.assertEqual(order.crmcom_reduction_method, "FRONT_END_REDUCTION")
         self.assertEqual(order.crmcom_wallet_before, ALICE["balance"])
