@@ -1,6 +1,36 @@
 import { _t } from "@web/core/l10n/translation";
 import { formatFloat } from "@web/core/utils/numbers";
 import { localization } from "@web/core/l10n/localization";
+import { ConnectionLostError, RPCError } from "@web/core/network/rpc";
+
+// ------------------------------------------------------------- till calls
+
+/** What the till's CRM.COM calls resolve to when they fail: never a throw. */
+export function failure(reason, message) {
+    return { ok: false, reason, message };
+}
+
+/**
+ * A failed RPC as the cashier's words (no traceback dialog, the sale goes on):
+ * offline, or the server's message (``fallback`` when it has none). Any other
+ * error is a bug and is thrown again.
+ */
+export function rpcFailure(error, fallback) {
+    if (error instanceof ConnectionLostError) {
+        return failure(
+            "offline",
+            _t(
+                "The point of sale is offline: CRM.COM cannot be asked now. You can finish the sale without rewards."
+            )
+        );
+    }
+    if (error instanceof RPCError) {
+        return failure("error", error.data?.message || fallback);
+    }
+    throw error;
+}
+
+// --------------------------------------------------------- identification
 
 /** How a CRM.COM customer can be looked up (guide step 1 "Customer identification"). */
 export const IDENTIFIER_KINDS = ["access_token", "number", "id"];
@@ -120,6 +150,8 @@ export function checkSpendAmount(amount, limits, format) {
     }
     return null;
 }
+
+// -------------------------------------------------------------- the lock
 
 /**
  * Edits that the till itself makes on an order whose redemption is locked (the

@@ -1,11 +1,11 @@
 import { patch } from "@web/core/utils/patch";
 import { _t } from "@web/core/l10n/translation";
-import { ConnectionLostError, RPCError } from "@web/core/network/rpc";
 import { PosStore } from "@point_of_sale/app/store/pos_store";
-import { IDENTIFIER_KINDS } from "@pos_crmcom_rewards/app/crmcom_utils";
+import { IDENTIFIER_KINDS, failure, rpcFailure } from "@pos_crmcom_rewards/app/crmcom_utils";
 
-function failure(reason, message) {
-    return { ok: false, reason, message };
+/** The cashier's words when identification fails and the server gave none. */
+function identificationFailed() {
+    return _t("The customer could not be identified. You can finish the sale without rewards.");
 }
 
 patch(PosStore.prototype, {
@@ -57,7 +57,7 @@ patch(PosStore.prototype, {
                 value,
             ]);
         } catch (error) {
-            return this._crmcomCallFailure(error);
+            return rpcFailure(error, identificationFailed());
         }
         if (!result || typeof result !== "object") {
             return failure(
@@ -68,10 +68,7 @@ patch(PosStore.prototype, {
         if (!result.ok) {
             return failure(
                 result.reason || "unavailable",
-                result.message ||
-                    _t(
-                        "The customer could not be identified. You can finish the sale without rewards."
-                    )
+                result.message || identificationFailed()
             );
         }
         // The customer may be new to this till (created by the server, or not among
@@ -81,7 +78,7 @@ patch(PosStore.prototype, {
         try {
             [partner] = await this.data.read("res.partner", [result.partner_id]);
         } catch (error) {
-            return this._crmcomCallFailure(error);
+            return rpcFailure(error, identificationFailed());
         }
         partner = partner || this.models["res.partner"].get(result.partner_id);
         if (!partner) {
@@ -122,27 +119,5 @@ patch(PosStore.prototype, {
             spending_blocked: Boolean(result.spending_blocked),
         });
         return { ...result, partner };
-    },
-
-    /** A failed RPC as the cashier's message (no traceback dialog, the sale goes on). */
-    _crmcomCallFailure(error) {
-        if (error instanceof ConnectionLostError) {
-            return failure(
-                "offline",
-                _t(
-                    "The point of sale is offline: CRM.COM cannot be asked now. You can finish the sale without rewards."
-                )
-            );
-        }
-        if (error instanceof RPCError) {
-            return failure(
-                "error",
-                error.data?.message ||
-                    _t(
-                        "The customer could not be identified. You can finish the sale without rewards."
-                    )
-            );
-        }
-        throw error;
     },
 });

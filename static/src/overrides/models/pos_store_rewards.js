@@ -1,10 +1,15 @@
 import { markRaw, reactive } from "@odoo/owl";
 import { patch } from "@web/core/utils/patch";
 import { _t } from "@web/core/l10n/translation";
-import { ConnectionLostError, RPCError } from "@web/core/network/rpc";
 import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { PosStore } from "@point_of_sale/app/store/pos_store";
-import { roundAmount, toCents, withoutCrmcomLock } from "@pos_crmcom_rewards/app/crmcom_utils";
+import {
+    failure,
+    roundAmount,
+    rpcFailure,
+    toCents,
+    withoutCrmcomLock,
+} from "@pos_crmcom_rewards/app/crmcom_utils";
 
 /** Quiet time after the last change of the order before the preview is asked. */
 export const PREVIEW_DEBOUNCE_MS = 500;
@@ -12,10 +17,6 @@ export const PREVIEW_DEBOUNCE_MS = 500;
 export const PREVIEW_MAX_AGE_MS = 10 * 60 * 1000;
 /** Validation waits at most this long for a preview under way. */
 export const PREVIEW_SETTLE_MS = 20 * 1000;
-
-function failure(reason, message, extra = {}) {
-    return { ok: false, reason, message, ...extra };
-}
 
 patch(PosStore.prototype, {
     async setup() {
@@ -153,7 +154,7 @@ patch(PosStore.prototype, {
                 "The rewards could not be previewed. You can finish the sale without rewards."
             );
             try {
-                answer = this._crmcomRpcFailure(error, message);
+                answer = rpcFailure(error, message);
             } catch {
                 // The panel only informs: whatever went wrong, the sale goes on.
                 answer = failure("error", message);
@@ -278,7 +279,7 @@ patch(PosStore.prototype, {
         try {
             await this.syncAllOrders({ orders: [order], throw: true });
         } catch (error) {
-            return this._crmcomRpcFailure(
+            return rpcFailure(
                 error,
                 _t("The order could not be saved. You can finish the sale without rewards.")
             );
@@ -298,7 +299,7 @@ patch(PosStore.prototype, {
                 roundAmount(amount),
             ]);
         } catch (error) {
-            answer = this._crmcomRpcFailure(
+            answer = rpcFailure(
                 error,
                 _t("The rewards could not be spent. You can finish the sale without rewards.")
             );
@@ -532,7 +533,7 @@ patch(PosStore.prototype, {
                 order.uuid,
             ]);
         } catch (error) {
-            result = this._crmcomRpcFailure(
+            result = rpcFailure(
                 error,
                 _t("The redemption could not be cancelled. Keep the order as it is, or delete it.")
             );
@@ -623,21 +624,5 @@ patch(PosStore.prototype, {
             );
         }
         return deleted;
-    },
-
-    /** A failed RPC as words for the cashier (no traceback dialog, the sale goes on). */
-    _crmcomRpcFailure(error, fallback) {
-        if (error instanceof ConnectionLostError) {
-            return failure(
-                "offline",
-                _t(
-                    "The point of sale is offline: CRM.COM cannot be asked now. You can finish the sale without rewards."
-                )
-            );
-        }
-        if (error instanceof RPCError) {
-            return failure("error", error.data?.message || fallback);
-        }
-        throw error;
     },
 });
