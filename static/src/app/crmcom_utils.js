@@ -151,6 +151,27 @@ export function checkSpendAmount(amount, limits, format) {
     return null;
 }
 
+/**
+ * What the spend popup checks (the server checks again), from the current
+ * (``ok``) preview of an order and the total of its sale lines: ``{minimum,
+ * maximum (null: none), available, due, suggested, wallet, automatic}``.
+ */
+export function spendLimits(preview, saleTotal) {
+    const maximum = toCents(preview.maximum_spend_amount) > 0 ? preview.maximum_spend_amount : null;
+    const available = Math.max(0, roundAmount(preview.additional_spend_amount));
+    const due = Math.max(0, roundAmount(saleTotal - (preview.automatic_redemption || 0)));
+    const suggested = Math.min(available, due, maximum === null ? Infinity : maximum);
+    return {
+        minimum: roundAmount(preview.minimum_spend_amount || 0),
+        maximum: maximum === null ? null : roundAmount(maximum),
+        available,
+        due,
+        suggested: Math.max(0, roundAmount(suggested)),
+        wallet: roundAmount(preview.wallet_balance || 0),
+        automatic: roundAmount(preview.automatic_redemption || 0),
+    };
+}
+
 // -------------------------------------------------------------- the lock
 
 /**
