@@ -12,13 +12,11 @@ import {
     toCents,
     withoutCrmcomLock,
 } from "@pos_crmcom_rewards/app/crmcom_utils";
-
-/** Quiet time after the last change of the order before the preview is asked. */
-export const PREVIEW_DEBOUNCE_MS = 500;
-/** A preview of unchanged content is asked again after this age. */
-export const PREVIEW_MAX_AGE_MS = 10 * 60 * 1000;
-/** Validation waits at most this long for a preview under way. */
-export const PREVIEW_SETTLE_MS = 20 * 1000;
+import {
+    PREVIEW_MAX_AGE_MS,
+    PREVIEW_SETTLE_MS,
+    PreviewScheduler,
+} from "@pos_crmcom_rewards/app/preview_scheduler";
 
 /** The cashier's words when identification fails and the server gave none. */
 function identificationFailed() {
@@ -36,8 +34,10 @@ patch(PosStore.prototype, {
         // What the screens show: previews waiting ("waiting": debounced,
         // "loading": asked) and orders with a spend / cancellation under way.
         this.crmcomRewardsUi = reactive({ pending: {}, busy: {} });
-        // Timers and the one preview in flight: not reactive.
-        this._crmcomPreviewRuntime = markRaw({ timers: {}, inFlight: null, queue: [] });
+        // When previews are asked (debounced, one in flight): not reactive.
+        this._crmcomPreviews = markRaw(
+            new PreviewScheduler((uuid, force) => this._crmcomRequestPreview(uuid, force))
+        );
         return await super.setup(...arguments);
     },
 
@@ -207,12 +207,13 @@ patch(PosStore.prototype, {
 
     /**
      * Ask the server's preview of ``order`` once it has not changed for
-     * PREVIEW_DEBOUNCE_MS. At most one preview is in flight for the till: a newer
-     * request waits for it, and an answer for content that changed meanwhile is
-     * dropped. Nothing is asked when the last answer is for the same content
-     * (unless ``force``, or it is old): CRM.COM is not flooded.
+     * PREVIEW_DEBOUNCE_MS (``now``: at once). At most one preview is in flight
+     * for the till: a newer request waits for it, and an answer for content that
+     * changed meanwhile is dropped (see PreviewScheduler). Nothing is asked when
+     * the last answer is for the same content (unless ``force``, or it is old):
+     * CRM.COM is not flooded.
      */
-    crmcomSchedulePreview(order, { delay = PREVIEW_DEBOUNCE_MS, force = false } = {}) {
+    crmcomSchedulePreview(order, { now = false, force = false } = {}) {
         if (!this.crmcomPreviewEligible(order)) {
             return;
         }
@@ -220,58 +221,31 @@ patch(PosStore.prototype, {
         if (!this._crmcomPreviewNeeded(order, signature, force)) {
             return;
         }
-        const runtime = this._crmcomPreviewRuntime;
-        const uuid = order.uuid;
-        clearTimeout(runtime.timers[uuid]);
-        this.crmcomRewardsUi.pending[uuid] = "waiting";
-        runtime.timers[uuid] = setTimeout(() => {
-            delete runtime.timers[uuid];
-            this._crmcomRequestPreview(uuid, force);
-        }, delay);
+        this.crmcomRewardsUi.pending[order.uuid] = "waiting";
+        this._crmcomPreviews.schedule(order.uuid, { now, force });
     },
 
-    _crmcomRequestPreview(uuid, force = false) {
-        const runtime = this._crmcomPreviewRuntime;
-        if (runtime.inFlight) {
-            // The newer request waits for the one in flight.
-            if (!runtime.queue.some((item) => item.uuid === uuid)) {
-                runtime.queue.push({ uuid, force });
-            }
-            return;
-        }
+    /** The scheduler's request: the preview of the order as it stands now, if still needed. */
+    async _crmcomRequestPreview(uuid, force = false) {
         const order = this.models["pos.order"].getBy("uuid", uuid);
         const ui = this.crmcomRewardsUi;
         if (!order || !this.crmcomPreviewEligible(order)) {
             delete ui.pending[uuid];
-            this._crmcomNextPreview();
             return;
         }
         const signature = order.crmcomPreviewSignature();
         if (!this._crmcomPreviewNeeded(order, signature, force)) {
             delete ui.pending[uuid];
-            this._crmcomNextPreview();
             return;
         }
         ui.pending[uuid] = "loading";
-        runtime.inFlight = {
-            uuid,
-            promise: this._crmcomCallPreview(order, signature).finally(() => {
-                runtime.inFlight = null;
-                if (ui.pending[uuid] === "loading") {
-                    delete ui.pending[uuid];
-                }
-                this._crmcomNextPreview();
-            }),
-        };
-    },
-
-    _crmcomNextPreview() {
-        const runtime = this._crmcomPreviewRuntime;
-        if (runtime.inFlight || !runtime.queue.length) {
-            return;
+        try {
+            await this._crmcomCallPreview(order, signature);
+        } finally {
+            if (ui.pending[uuid] === "loading") {
+                delete ui.pending[uuid];
+            }
         }
-        const { uuid, force } = runtime.queue.shift();
-        this._crmcomRequestPreview(uuid, force);
     },
 
     async _crmcomCallPreview(order, signature) {
@@ -325,28 +299,7 @@ patch(PosStore.prototype, {
      * preview of the order as it is paid, without ever blocking the sale.
      */
     async crmcomPreviewSettled(order, timeout = PREVIEW_SETTLE_MS) {
-        const runtime = this._crmcomPreviewRuntime;
-        const uuid = order.uuid;
-        if (runtime.timers[uuid]) {
-            clearTimeout(runtime.timers[uuid]);
-            delete runtime.timers[uuid];
-            this._crmcomRequestPreview(uuid);
-        }
-        const deadline = Date.now() + timeout;
-        while (Date.now() < deadline) {
-            const waiting =
-                runtime.inFlight?.uuid === uuid || runtime.queue.some((item) => item.uuid === uuid);
-            if (!waiting) {
-                return;
-            }
-            const inFlight = runtime.inFlight?.promise;
-            await Promise.race([
-                inFlight || Promise.resolve(),
-                new Promise((resolve) =>
-                    setTimeout(resolve, inFlight ? deadline - Date.now() : 50)
-                ),
-            ]);
-        }
+        await this._crmcomPreviews.settle(order.uuid, timeout);
     },
 
     // ------------------------------------------------------ spend & apply
