@@ -1,6 +1,36 @@
 import { _t } from "@web/core/l10n/translation";
 import { formatFloat } from "@web/core/utils/numbers";
 import { localization } from "@web/core/l10n/localization";
+import { ConnectionLostError, RPCError } from "@web/core/network/rpc";
+
+// ------------------------------------------------------------- till calls
+
+/** What the till's CRM.COM calls resolve to when they fail: never a throw. */
+export function failure(reason, message) {
+    return { ok: false, reason, message };
+}
+
+/**
+ * A failed RPC as the cashier's words (no traceback dialog, the sale goes on):
+ * offline, or the server's message (``fallback`` when it has none). Any other
+ * error is a bug and is thrown again.
+ */
+export function rpcFailure(error, fallback) {
+    if (error instanceof ConnectionLostError) {
+        return failure(
+            "offline",
+            _t(
+                "The point of sale is offline: CRM.COM cannot be asked now. You can finish the sale without rewards."
+            )
+        );
+    }
+    if (error instanceof RPCError) {
+        return failure("error", error.data?.message || fallback);
+    }
+    throw error;
+}
+
+// --------------------------------------------------------- identification
 
 /** How a CRM.COM customer can be looked up (guide step 1 "Customer identification"). */
 export const IDENTIFIER_KINDS = ["access_token", "number", "id"];
@@ -120,6 +150,29 @@ export function checkSpendAmount(amount, limits, format) {
     }
     return null;
 }
+
+/**
+ * What the spend popup checks (the server checks again), from the current
+ * (``ok``) preview of an order and the total of its sale lines: ``{minimum,
+ * maximum (null: none), available, due, suggested, wallet, automatic}``.
+ */
+export function spendLimits(preview, saleTotal) {
+    const maximum = toCents(preview.maximum_spend_amount) > 0 ? preview.maximum_spend_amount : null;
+    const available = Math.max(0, roundAmount(preview.additional_spend_amount));
+    const due = Math.max(0, roundAmount(saleTotal - (preview.automatic_redemption || 0)));
+    const suggested = Math.min(available, due, maximum === null ? Infinity : maximum);
+    return {
+        minimum: roundAmount(preview.minimum_spend_amount || 0),
+        maximum: maximum === null ? null : roundAmount(maximum),
+        available,
+        due,
+        suggested: Math.max(0, roundAmount(suggested)),
+        wallet: roundAmount(preview.wallet_balance || 0),
+        automatic: roundAmount(preview.automatic_redemption || 0),
+    };
+}
+
+// -------------------------------------------------------------- the lock
 
 /**
  * Edits that the till itself makes on an order whose redemption is locked (the

@@ -152,6 +152,6 @@ export class CrmcomRewardsPanel extends Component {
     }
 
     onClickRetry() {
-        this.pos.crmcomSchedulePreview(this.order, { delay: 0, force: true });
+        this.pos.crmcomSchedulePreview(this.order, { now: true, force: true });
     }
 }

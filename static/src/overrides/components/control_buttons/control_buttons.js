@@ -11,4 +11,19 @@ patch(ControlButtons.prototype, {
         }
         this.dialog.add(CrmcomIdentifyPopup, { order });
     },
+
+    // Pricelist and taxes change the amounts of a redeemed order: asked first.
+    async clickPricelist() {
+        if (this.pos.crmcomRefuseChange()) {
+            return;
+        }
+        return await super.clickPricelist(...arguments);
+    },
+
+    async clickFiscalPosition() {
+        if (this.pos.crmcomRefuseChange()) {
+            return;
+        }
+        return await super.clickFiscalPosition(...arguments);
+    },
 });

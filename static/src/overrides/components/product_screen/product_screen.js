@@ -33,6 +33,10 @@ patch(ProductScreen.prototype, {
     },
 
     async _barcodePartnerAction(code) {
+        // A customer's barcode would change the customer of a redeemed order.
+        if (this.pos.crmcomRefuseChange()) {
+            return;
+        }
         if (!this.pos.crmcomEnabled || (await this._getPartnerByBarcode(code))) {
             return super._barcodePartnerAction(...arguments);
         }

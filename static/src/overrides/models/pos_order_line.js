@@ -13,13 +13,32 @@ function toNumber(value) {
  * price and discount (policy "block"; the screens explain and offer "Cancel
  * redemption", see PosStore.crmcomShowLocked). Setting the same value again is
  * no change and goes through (Odoo re-applies prices when it builds a line).
+ *
+ * In a refund, the line that keeps back the redemption share (added by the till,
+ * see PosOrder.crmcomUpdateRefundShare) is not changed by hand, and follows the
+ * quantities of the refunded items.
  */
 patch(PosOrderline.prototype, {
     _crmcomLocked() {
         return Boolean(this.order_id?.crmcomLocked) && !crmcomLock.bypass;
     },
 
+    get crmcomIsRefundShare() {
+        return Boolean(
+            this.refunded_orderline_id &&
+                this.order_id?.crmcomIsRedemptionProduct(this.refunded_orderline_id.product_id)
+        );
+    },
+
     set_quantity(quantity) {
+        if (this.crmcomIsRefundShare) {
+            return {
+                title: _t("Added by the till"),
+                body: _t(
+                    "This line gives the redemption share of the returned goods back to the CRM.COM wallet: change the refunded items instead."
+                ),
+            };
+        }
         if (this._crmcomLocked() && toNumber(quantity) !== this.qty) {
             return {
                 title: _t("Rewards already redeemed"),
@@ -28,7 +47,11 @@ patch(PosOrderline.prototype, {
                 ),
             };
         }
-        return super.set_quantity(...arguments);
+        const result = super.set_quantity(...arguments);
+        if (result === true && this.refunded_orderline_id) {
+            this.order_id.crmcomUpdateRefundShare();
+        }
+        return result;
     },
 
     set_discount(discount) {
