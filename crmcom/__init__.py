@@ -33,7 +33,7 @@ from .readers import (
     read_purchase,
     read_spend_request,
 )
-from .tokens import TokenCache, default_token_cache
+from .tokens import SharedTokenStore, TokenCache, default_token_cache
 
 __all__ = [
     "BACK_END_REDUCTION",
@@ -55,6 +55,7 @@ __all__ = [
     "CrmcomTransportError",
     "Purchase",
     "PurchaseLine",
+    "SharedTokenStore",
     "TokenCache",
     "access_token_identifier",
     "accounts_receivable_identifier",

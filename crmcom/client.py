@@ -252,7 +252,8 @@ class CrmcomClient:
     :class:`CallRecord` after each exchange (for audit logs). ``server_timezone`` is
     CRM.COM's time zone (a name or a tzinfo) when it is known; ``session_check_after``
     the seconds after which an unreadable refusal is taken for an expired session
-    (see the module docstring).
+    (see the module docstring). ``token_store`` (a :class:`tokens.SharedTokenStore`)
+    shares the token with other processes: one login for all of them.
     """
 
     def __init__(
@@ -269,6 +270,7 @@ class CrmcomClient:
         retry_backoff=0.25,
         session=None,
         token_cache=None,
+        token_store=None,
         on_call=None,
         server_timezone=None,
         session_check_after=SESSION_CHECK_AFTER,
@@ -292,6 +294,7 @@ class CrmcomClient:
         self._organisation = organisation
         self._session = session or shared_session(self.base_url)
         self._tokens = token_cache or default_token_cache
+        self._token_store = token_store
         self._cache_key = credentials_key(
             self.base_url, web_api_key, username, password, organisation, unit
         )
@@ -486,7 +489,7 @@ class CrmcomClient:
     def login(self):
         """Log in now (ignoring the cache), keep and return the token."""
         token = self._login()
-        self._tokens.store(self._cache_key, token)
+        self._tokens.store(self._cache_key, token, shared=self._token_store)
         return token
 
     def _login(self):
@@ -521,14 +524,14 @@ class CrmcomClient:
         return token
 
     def _token(self):
-        return self._tokens.fetch(self._cache_key, self._login)
+        return self._tokens.fetch(self._cache_key, self._login, shared=self._token_store)
 
     def release_token(self):
         """Give the cached token back to CRM.COM (the docs ask for it when done)."""
         token = self._tokens.get(self._cache_key)
         if not token:
             return False
-        self._tokens.invalidate(self._cache_key, token)
+        self._tokens.invalidate(self._cache_key, token, shared=self._token_store)
         self._send("POST", "authentication/token/release", {}, token=token)
         return True
 
@@ -560,7 +563,7 @@ class CrmcomClient:
             if verdict not in (SESSION_CODE, _DOUBTFUL):
                 raise _typed(error, verdict) from None
             first = error
-            self._tokens.invalidate(self._cache_key, token)
+            self._tokens.invalidate(self._cache_key, token, shared=self._token_store)
         token = self._token()
         try:
             data = send_with(token)

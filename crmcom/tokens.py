@@ -2,7 +2,10 @@
 
 CRM.COM tokens (R12+) expire two hours after they are issued, used or not. A token is
 reused until shortly before that, so under normal use there is one login per token
-lifetime and per process, however many clients and threads make calls.
+lifetime and per process, however many clients and threads make calls. Given a
+:class:`SharedTokenStore`, processes (and servers) share one token too: a process
+without a valid token of its own takes the store's, and logs in only when the store
+has none, one process at a time.
 """
 
 import base64
@@ -60,6 +63,30 @@ class CachedToken:
         self.refused_code = None
 
 
+class SharedTokenStore:
+    """Where several processes keep one token per set of credentials (the addon keeps
+    it in its database). Tokens travel with the time to renew them, in seconds since
+    the epoch, as :class:`TokenCache` computes it."""
+
+    def load(self, key):
+        """``(token, renew_at)`` kept for ``key``, or None."""
+        raise NotImplementedError
+
+    def login_once(self, key, login, *, refused=None):
+        """``(token, renew_at)`` under a lock every process shares: the kept token if it
+        is still to be used (not due for renewal, not ``refused``), else the one
+        ``login()`` returns, kept before the lock is released."""
+        raise NotImplementedError
+
+    def save(self, key, token, renew_at):
+        """Keep ``token`` for ``key`` (an explicit login)."""
+        raise NotImplementedError
+
+    def discard(self, key, token):
+        """Forget ``token`` for ``key`` if it is still the kept one (CRM.COM refused it)."""
+        raise NotImplementedError
+
+
 class TokenCache:
     """Thread-safe token store; ``fetch`` serialises logins per key."""
 
@@ -70,6 +97,7 @@ class TokenCache:
         self._tokens = {}
         self._locks = {}
         self._learned = {}  # key -> {refusal code: SESSION_CODE | REQUEST_CODE}
+        self._refused_tokens = {}  # key -> the last token refused for the session
         self._guard = threading.Lock()
 
     def _lock_for(self, key):
@@ -82,9 +110,12 @@ class TokenCache:
             return cached.value
         return None
 
-    def fetch(self, key, login):
+    def fetch(self, key, login, *, shared=None):
         """The cached token for ``key``, logging in with ``login()`` when there is none
-        or it is about to expire. Concurrent callers wait for a single login."""
+        or it is about to expire. Concurrent callers wait for a single login. With a
+        ``shared`` store (SharedTokenStore), a process without a token takes the
+        store's, and logs in only when the store has none (one process at a time); a
+        process holding a valid token asks nothing."""
         token = self.get(key)
         if token:
             return token
@@ -92,18 +123,40 @@ class TokenCache:
             token = self.get(key)
             if token:
                 return token
-            token = login()
-            self.store(key, token)
+            if shared is None:
+                token = login()
+                self.store(key, token)
+                return token
+            refused = self._refused_tokens.get(key)
+            kept = shared.load(key)
+            if not (kept and kept[0] != refused and self._clock() < kept[1]):
+                kept = shared.login_once(key, lambda: self._issued(login), refused=refused)
+            token, renew_at = kept
+            self._put(key, token, renew_at)
             return token
 
-    def store(self, key, token):
+    def _issued(self, login):
+        token = login()
+        return token, self.renew_at(token)
+
+    def renew_at(self, token):
+        """When a token issued now is to be renewed (seconds since the epoch)."""
         now = self._clock()
         expires = now + self.lifetime
         claimed = jwt_expiry(token)
         if claimed and claimed > now:
             expires = min(expires, claimed)
-        renew_at = max(now, expires - min(self.renew_margin, self.lifetime / 2))
-        self._tokens[key] = CachedToken(token, renew_at, now)
+        return max(now, expires - min(self.renew_margin, self.lifetime / 2))
+
+    def store(self, key, token, *, shared=None):
+        renew_at = self.renew_at(token)
+        self._put(key, token, renew_at)
+        if shared is not None:
+            shared.save(key, token, renew_at)
+
+    def _put(self, key, token, renew_at):
+        with self._guard:
+            self._tokens[key] = CachedToken(token, renew_at, self._clock())
 
     def _cached(self, key, token):
         cached = self._tokens.get(key)
@@ -140,18 +193,24 @@ class TokenCache:
                 codes.pop(next(iter(codes)))
             codes[code] = kind
 
-    def invalidate(self, key, token=None):
+    def invalidate(self, key, token=None, *, shared=None):
         """Forget the token for ``key`` (only if it is still ``token``, when given, so
-        a token another thread has just renewed is kept)."""
+        a token another thread has just renewed is kept); the ``shared`` store
+        forgets it too, and it is never taken from there again."""
         with self._guard:
             cached = self._tokens.get(key)
             if cached and (token is None or cached.value == token):
                 del self._tokens[key]
+            if token is not None:
+                self._refused_tokens[key] = token
+        if shared is not None and token is not None:
+            shared.discard(key, token)
 
     def clear(self):
         with self._guard:
             self._tokens.clear()
             self._learned.clear()
+            self._refused_tokens.clear()
 
 
 default_token_cache = TokenCache()

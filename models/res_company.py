@@ -7,6 +7,7 @@ from ..crmcom import POOL_SIZE as MAX_PARALLEL_REQUESTS
 from ..crmcom import CrmcomClient, CrmcomConfigurationError, CrmcomError, normalise_base_url
 from ..crmcom.tokens import jwt_claims
 from ..flows.messages import describe_error, notification
+from .crmcom_session_token import DatabaseTokenStore
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Secrets: readable and writable by administrators only (invariant "secrets stay home").
@@ -178,6 +179,8 @@ class ResCompany(models.Model):
         return CrmcomClient(
             settings.crmcom_base_url,
             timeout=(settings.crmcom_connect_timeout, settings.crmcom_read_timeout),
+            # One token for every process and server of this database.
+            token_store=DatabaseTokenStore(self.env.registry),
             on_call=on_call,
             **credentials,
         )

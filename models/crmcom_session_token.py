@@ -1,0 +1,93 @@
+import time
+
+from odoo import fields, models
+from odoo.tools import SQL
+
+from ..crmcom import SharedTokenStore
+
+
+class CrmcomSessionToken(models.Model):
+    """The CRM.COM token of one set of credentials, shared by every Odoo process and
+    server of the database: one login per token lifetime for the whole deployment.
+
+    No access rule gives it to any user (the ACL line grants nothing): only the
+    addon's server code reads it, through :class:`DatabaseTokenStore`, in
+    transactions of its own. ``key`` is a hash of the server address and the
+    credentials, never the credentials."""
+
+    _name = "crmcom.session.token"
+    _description = "CRM.COM Session Token"
+    _log_access = False
+
+    key = fields.Char(required=True, readonly=True)
+    token = fields.Char(readonly=True)
+    renew_at = fields.Float(readonly=True, help="Seconds since the epoch.")
+
+    _sql_constraints = [("key_uniq", "unique(key)", "One token per set of credentials.")]
+
+
+class DatabaseTokenStore(SharedTokenStore):
+    """crmcom.session.token as the client's shared store. Each operation runs in a
+    transaction of its own (never the request's), so a token is seen by the other
+    processes as soon as it is issued; logins are serialised by a PostgreSQL
+    advisory lock, released whatever happens (also when the process dies)."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def load(self, key):
+        with self.registry.cursor() as cr:
+            return _kept(cr, key)
+
+    def login_once(self, key, login, *, refused=None):
+        lock = f"crmcom.session.token:{key}"
+        with self.registry.cursor() as cr:
+            cr.execute(SQL("SELECT pg_advisory_lock(hashtext(%s))", lock))
+            try:
+                # Our own cursor: the next statement sees what the lock holder committed.
+                cr.commit()  # pylint: disable=invalid-commit
+                kept = _kept(cr, key)
+                if kept and kept[0] != refused and time.time() < kept[1]:
+                    return kept
+                token, renew_at = login()
+                _upsert(cr, key, token, renew_at)
+                cr.commit()  # pylint: disable=invalid-commit
+                return token, renew_at
+            finally:
+                cr.rollback()
+                cr.execute(SQL("SELECT pg_advisory_unlock(hashtext(%s))", lock))
+                cr.commit()  # pylint: disable=invalid-commit
+
+    def save(self, key, token, renew_at):
+        with self.registry.cursor() as cr:
+            _upsert(cr, key, token, renew_at)
+
+    def discard(self, key, token):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    "UPDATE crmcom_session_token SET token = NULL, renew_at = 0"
+                    " WHERE key = %s AND token = %s",
+                    key,
+                    token,
+                )
+            )
+
+
+def _kept(cr, key):
+    cr.execute(SQL("SELECT token, renew_at FROM crmcom_session_token WHERE key = %s", key))
+    row = cr.fetchone()
+    return (row[0], row[1]) if row and row[0] else None
+
+
+def _upsert(cr, key, token, renew_at):
+    cr.execute(
+        SQL(
+            """INSERT INTO crmcom_session_token (key, token, renew_at) VALUES (%s, %s, %s)
+               ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token,
+                                                renew_at = EXCLUDED.renew_at""",
+            key,
+            token,
+            renew_at,
+        )
+    )
