@@ -56,8 +56,15 @@ def exposition(figures):
         _family(
             "crmcom_orders",
             "gauge",
-            "POS orders per CRM.COM submission state (every state but 'none').",
+            "POS orders per CRM.COM state CRM.COM work is open for (not 'none',"
+            " 'sent' nor 'cancelled').",
             [({"state": state}, count) for state, count in sorted(figures["orders"].items())],
+        ),
+        _family(
+            "crmcom_orders_sent_recent",
+            "gauge",
+            f"POS orders whose purchase CRM.COM took in the last {window} s.",
+            [({}, figures["sent"])],
         ),
         _family(
             "crmcom_orders_failed",

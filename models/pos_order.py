@@ -139,7 +139,9 @@ class PosOrder(models.Model):
         help="Where the till and CRM.COM disagree on money (e.g. a refund paid rewards"
         " back in cash): for the back office to look at.",
     )
-    crmcom_sent_at = fields.Datetime(string="CRM.COM Sent On", copy=False, readonly=True)
+    crmcom_sent_at = fields.Datetime(
+        string="CRM.COM Sent On", copy=False, readonly=True, index="btree_not_null"
+    )
     # Administrators only: the till reads every order field it may (see
     # point_of_sale's read_pos_data), and the call log is not the cashier's.
     crmcom_log_ids = fields.One2many(
