@@ -361,6 +361,17 @@ class TestCrmcomMetricsRoute(HttpCase):
         self.assertEqual(response.status_code, 200, response.text)
         self.assertEqual(value(parse(response.text), "crmcom_orders_failed"), 1)
 
+    def test_group_is_a_choice_of_the_user_form(self):
+        # A choice (selection) is shown without developer mode; a group without a
+        # category would be a developer-mode checkbox.
+        group = self.env.ref("pos_crmcom_rewards.group_crmcom_monitoring")
+        kinds = [
+            kind
+            for _app, kind, groups, _block in self.env["res.groups"].get_groups_by_application()
+            if group in groups
+        ]
+        self.assertEqual(kinds, ["selection"])
+
     def test_keys_of_other_users_are_forbidden(self):
         self.plant_order("failed")
         for who in ("cashier", "pos_manager"):
