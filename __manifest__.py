@@ -14,6 +14,7 @@
     "data": [
         "security/ir.model.access.csv",
         "security/crmcom_security.xml",
+        "security/crmcom_monitoring.xml",
         "data/crmcom_data.xml",
         "views/crmcom_call_log_views.xml",
         "views/res_config_settings_views.xml",

@@ -23,10 +23,13 @@ from datetime import datetime, timezone
 
 import requests
 
+import metrics_phase
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 ODOO_PATH = os.environ.get("ODOO_PATH", "/opt/odoo")
 TASKS = os.path.join(REPO, "bench", "odoo_tasks.py")
+METRICS_TASKS = os.path.join(REPO, "bench", "metrics_tasks.py")
 ALICE_CARD = "4000000000000001"
 
 CHILDREN = []
@@ -135,8 +138,8 @@ def stop_children():
                 proc.kill()
 
 
-def run_task(conf, db, *args):
-    out = subprocess.run([PY, TASKS, conf, db, *args], cwd=REPO, capture_output=True, text=True)
+def run_task(conf, db, *args, tasks=TASKS):
+    out = subprocess.run([PY, tasks, conf, db, *args], cwd=REPO, capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"odoo_tasks {args[0]} failed:\n{out.stderr[-4000:]}")
     lines = [line for line in out.stdout.splitlines() if line.strip()]
@@ -413,7 +416,15 @@ def main():
     ap.add_argument("--load-reps", type=int)
     ap.add_argument("--drain-n", type=int)
     ap.add_argument("--skip", default="", help="comma list of phases to skip: till,sync,load,drain")
+    ap.add_argument(
+        "--metrics", action="store_true", help="only the monitoring route (bench/metrics_phase.py)"
+    )
+    ap.add_argument("--metrics-orders", type=int, default=100_000)
+    ap.add_argument("--metrics-calls", type=int, default=200_000)
+    ap.add_argument("--metrics-n", type=int, default=200, help="scrapes per measurement")
     a = ap.parse_args()
+    if a.metrics:
+        return main_metrics(a)
     till_n = a.till_n or (10 if a.quick else 50)
     sync_n = a.sync_n or (20 if a.quick else 200)
     load_reps = a.load_reps or (2 if a.quick else 6)
@@ -606,6 +617,29 @@ def main():
     )
     for note in notes:
         print(note)
+
+
+def main_metrics(a):
+    try:
+        _sim_proc, sim_url = start_simulator(a.logdir)
+        run_task(a.conf, a.db, "setup", sim_url)  # the cashier whose key is the baseline
+        rows, explained, notes = metrics_phase.run(
+            lambda *args: run_task(a.conf, a.db, *args, tasks=METRICS_TASKS),
+            lambda: start_odoo(a.conf, a.db, a.logdir),
+            a.db,
+            a.metrics_orders,
+            a.metrics_calls,
+            a.metrics_n,
+            log,
+        )
+    finally:
+        stop_children()
+    print()
+    print(
+        f"Machine: nproc {os.cpu_count()}, Python {platform.python_version()}, Odoo {ODOO_PATH}"
+        " (threaded server, workers=0, max_cron_threads=0)"
+    )
+    metrics_phase.print_tables(rows, explained, notes)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,40 @@ from .messages import describe_error
 
 _logger = logging.getLogger(__name__)
 
+# What a cancelled purchase leaves behind: the next purchase starts afresh.
+RESETTABLE_FIELDS = (
+    "crmcom_purchase_id",
+    "crmcom_purchase_number",
+    "crmcom_spend_id",
+    "crmcom_spend_number",
+    "crmcom_reduction_method",
+    "crmcom_awarded_amount",
+    "crmcom_instant_spend_amount",
+    "crmcom_automatic_spend_amount",
+    "crmcom_additional_spend_amount",
+    "crmcom_redemption_amount",
+    "crmcom_wallet_before",
+    "crmcom_wallet_after",
+    "crmcom_attempts",
+    "crmcom_first_attempt_at",
+    "crmcom_next_attempt_at",
+    "crmcom_last_error",
+    "crmcom_sent_at",
+    "crmcom_basket_digest",
+)
+
+
+def next_purchase_values(order, **values):
+    """What starts the next purchase of ``order`` once its last one is cancelled: the
+    earlier purchase forgotten, the next reference number (``<ref>/2``, ``/3``…)."""
+    sequence = order.crmcom_sequence + 1
+    return {
+        **{name: False for name in RESETTABLE_FIELDS},
+        "crmcom_sequence": sequence,
+        "crmcom_reference": f"{order.pos_reference}/{sequence + 1}",
+        **values,
+    }
+
 
 def queue_cancel(orders):
     """Cancel the purchases of these orders in CRM.COM, right after commit (the
@@ -126,7 +160,8 @@ def _after_cancel(order):
         )
         return
     order.write(
-        order._crmcom_next_purchase_values(
+        next_purchase_values(
+            order,
             crmcom_replace_after_cancel=False,
             crmcom_state="pending",
             crmcom_next_attempt_at=fields.Datetime.now(),

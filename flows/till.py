@@ -256,7 +256,7 @@ def cancel_redemption(config, order_uuid):
         return refusal("unavailable", message)
     # The spend is given back to the wallet: the order may deduct nothing now.
     order.write(
-        order._crmcom_next_purchase_values(crmcom_state="none", crmcom_redemption_allowed=0.0)
+        cancellation.next_purchase_values(order, crmcom_state="none", crmcom_redemption_allowed=0.0)
     )
     return {"ok": True}
 
@@ -424,7 +424,9 @@ def _replace_outdated_now(order):
     order.crmcom_state = "cancel_pending"
     cancellation.cancel_purchase(order, raise_errors=True)
     order.write(
-        order._crmcom_next_purchase_values(crmcom_state="none", crmcom_wallet_before=wallet_before)
+        cancellation.next_purchase_values(
+            order, crmcom_state="none", crmcom_wallet_before=wallet_before
+        )
     )
     purchases.send_purchase(order)
 

@@ -1,6 +1,7 @@
 from . import crmcom_access_token
 from . import crmcom_attempt_journal
 from . import crmcom_call_log
+from . import crmcom_metrics
 from . import crmcom_session_token
 from . import crmcom_till_preview
 from . import pos_config

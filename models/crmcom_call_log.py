@@ -38,6 +38,24 @@ class CrmcomCallLog(models.Model):
         "res.partner", readonly=True, index="btree_not_null", ondelete="set null"
     )
 
+    def init(self):
+        result = super().init()
+        # For the monitoring route (models/crmcom_metrics.py): the calls of the last
+        # minutes, a range scan at the end of the log that reads nothing else
+        # (entries are never updated: autovacuum keeps them all-visible). Also
+        # serves the clean-up by age.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS crmcom_call_log_metrics_recent_idx
+                   ON crmcom_call_log (create_date) INCLUDE (operation, outcome, duration_ms)"""
+        )
+        # The last successful call: the first entry of this index, however long
+        # CRM.COM has been failing.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS crmcom_call_log_metrics_success_idx
+                   ON crmcom_call_log (create_date) WHERE success"""
+        )
+        return result
+
     @api.model
     def _record_call(self, record, *, company, order=None, partner=None):
         """Store a crmcom.CallRecord (its bodies are already redacted)."""

@@ -26,27 +26,6 @@ CRMCOM_STATES = [
 # Above this many orders in one sync, the sync takes one exclusive lock instead of
 # one lock per order: PostgreSQL's lock table is sized for about 64 per transaction.
 SYNC_LOCKS_PER_ORDER_MAX = 64
-# What a cancelled purchase leaves behind: the next purchase starts afresh.
-RESETTABLE_FIELDS = (
-    "crmcom_purchase_id",
-    "crmcom_purchase_number",
-    "crmcom_spend_id",
-    "crmcom_spend_number",
-    "crmcom_reduction_method",
-    "crmcom_awarded_amount",
-    "crmcom_instant_spend_amount",
-    "crmcom_automatic_spend_amount",
-    "crmcom_additional_spend_amount",
-    "crmcom_redemption_amount",
-    "crmcom_wallet_before",
-    "crmcom_wallet_after",
-    "crmcom_attempts",
-    "crmcom_first_attempt_at",
-    "crmcom_next_attempt_at",
-    "crmcom_last_error",
-    "crmcom_sent_at",
-    "crmcom_basket_digest",
-)
 REDUCTION_METHODS = [
     ("FRONT_END_REDUCTION", "Front-end reduction"),
     ("BACK_END_REDUCTION", "Back-end reduction"),
@@ -163,7 +142,9 @@ class PosOrder(models.Model):
         help="Where the till and CRM.COM disagree on money (e.g. a refund paid rewards"
         " back in cash): for the back office to look at.",
     )
-    crmcom_sent_at = fields.Datetime(string="CRM.COM Sent On", copy=False, readonly=True)
+    crmcom_sent_at = fields.Datetime(
+        string="CRM.COM Sent On", copy=False, readonly=True, index="btree_not_null"
+    )
     # Administrators only: the till reads every order field it may (see
     # point_of_sale's read_pos_data), and the call log is not the cashier's.
     crmcom_log_ids = fields.One2many(
@@ -173,6 +154,19 @@ class PosOrder(models.Model):
         readonly=True,
         groups="base.group_system",
     )
+
+    def init(self):
+        result = super().init()
+        # For the monitoring route (models/crmcom_metrics.py): the orders CRM.COM work
+        # is open for, a small part of the table whatever its size, with what the
+        # state counts and the backlog read (index-only scans).
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS pos_order_crmcom_metrics_open_idx
+                   ON pos_order (crmcom_state)
+              INCLUDE (state, create_date, crmcom_first_attempt_at, crmcom_next_attempt_at)
+                WHERE crmcom_state IN ('pending', 'failed', 'cancel_pending', 'refund_pending')"""
+        )
+        return result
 
     # ------------------------------------------------------- who writes what
 
@@ -422,19 +416,6 @@ class PosOrder(models.Model):
                 - self._crmcom_spent(),
             }
         )
-
-    def _crmcom_next_purchase_values(self, **values):
-        """What starts the next purchase of this order once its last one is
-        cancelled: the earlier purchase forgotten, the next reference number
-        (``<ref>/2``, ``/3``…)."""
-        self.ensure_one()
-        sequence = self.crmcom_sequence + 1
-        return {
-            **{name: False for name in RESETTABLE_FIELDS},
-            "crmcom_sequence": sequence,
-            "crmcom_reference": f"{self.pos_reference}/{sequence + 1}",
-            **values,
-        }
 
     # --------------------------------------------------- locks (README › Design)
 

@@ -1,6 +1,7 @@
 from . import test_access_rights
 from . import test_call_log
 from . import test_lost_requests
+from . import test_metrics
 from . import test_order_cancel
 from . import test_order_concurrency
 from . import test_order_payload
