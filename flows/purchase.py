@@ -158,8 +158,9 @@ def begin_attempt(order, *, calls=None, purchase=None):
 
 def exchange_purchase(client, attempt):
     """The HTTP part of sending a purchase: look it up first where an earlier attempt
-    may have reached CRM.COM, else create it. No database here: worker threads run
-    it. Returns (PurchaseResult, outdated): ``outdated`` when the purchase found is
+    may have reached CRM.COM, else create it. No database here (but the shared
+    token store's own short transactions, when the process needs a token): worker
+    threads run it. Returns (PurchaseResult, outdated): ``outdated`` when the purchase found is
     not the order as it is now (an earlier attempt sent it before the order changed:
     its total differs; or it was cancelled since). Raises CrmcomError."""
     purchase = attempt.purchase

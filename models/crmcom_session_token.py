@@ -1,9 +1,15 @@
+import functools
+import logging
 import time
+
+import psycopg2
 
 from odoo import fields, models
 from odoo.tools import SQL
 
 from ..crmcom import SharedTokenStore
+
+_logger = logging.getLogger(__name__)
 
 
 class CrmcomSessionToken(models.Model):
@@ -26,6 +32,24 @@ class CrmcomSessionToken(models.Model):
     _sql_constraints = [("key_uniq", "unique(key)", "One token per set of credentials.")]
 
 
+def _degrades(fallback):
+    """The store saves logins; it must never stop a sale: a database error (the pool
+    exhausted, a conflict) is logged and the call goes on without the store."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def run(self, key, *args, **kwargs):
+            try:
+                return method(self, key, *args, **kwargs)
+            except psycopg2.Error as error:
+                _logger.warning("CRM.COM shared token unavailable (%s): going on without it", error)
+                return fallback(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
 class DatabaseTokenStore(SharedTokenStore):
     """crmcom.session.token as the client's shared store. Each operation runs in a
     transaction of its own (never the request's), so a token is seen by the other
@@ -35,11 +59,25 @@ class DatabaseTokenStore(SharedTokenStore):
     def __init__(self, registry):
         self.registry = registry
 
+    @_degrades(lambda: None)
     def load(self, key):
         with self.registry.cursor() as cr:
             return _kept(cr, key)
 
     def login_once(self, key, login, *, refused=None):
+        issued = []
+
+        def login_and_keep():
+            issued.append(login())
+            return issued[-1]
+
+        try:
+            return self._login_once(key, login_and_keep, refused)
+        except psycopg2.Error as error:
+            _logger.warning("CRM.COM shared token unavailable (%s): going on without it", error)
+            return issued[-1] if issued else login()
+
+    def _login_once(self, key, login, refused):
         lock = f"crmcom.session.token:{key}"
         with self.registry.cursor() as cr:
             cr.execute(SQL("SELECT pg_advisory_lock(hashtext(%s))", lock))
@@ -58,10 +96,12 @@ class DatabaseTokenStore(SharedTokenStore):
                 cr.execute(SQL("SELECT pg_advisory_unlock(hashtext(%s))", lock))
                 cr.commit()  # pylint: disable=invalid-commit
 
+    @_degrades(lambda token, renew_at: None)
     def save(self, key, token, renew_at):
         with self.registry.cursor() as cr:
             _upsert(cr, key, token, renew_at)
 
+    @_degrades(lambda token: None)
     def discard(self, key, token):
         with self.registry.cursor() as cr:
             cr.execute(

@@ -197,7 +197,7 @@ class ResPartner(models.Model):
         customers for one participant, even when two tills identify at once."""
         if not participant.id:
             raise CrmcomOrderError(_("CRM.COM sent a customer without an id."))
-        partners = self.sudo().with_context(active_test=False, tracking_disable=True)
+        partners = self.browse().sudo().with_context(active_test=False, tracking_disable=True)
         members = [
             ("crmcom_company_id", "=", company.id),
             ("company_id", "in", [company.id, False]),

@@ -7,7 +7,7 @@ The class commits its own till, session, customer and product through fresh
 cursors and removes everything it committed when it ends (also when a test
 fails), so the reused test database stays as it was. Till requests go through
 ``odoo.service.model.retrying``, as Odoo's RPC layer runs them (it retries on
-PostgreSQL concurrency errors); workers run ``_cron_submit_pending`` as the
+PostgreSQL concurrency errors); workers run ``pos.order._crmcom_cron_send`` as the
 scheduled action does, committing.
 
 Under ``odoo-bin --test-tags`` the post-install tests run inside

@@ -272,7 +272,7 @@ class TestPosSpendTour(CrmcomSimulatorMixin, test_frontend.TestPointOfSaleHttpCo
             sum(order.lines.filtered(lambda line: line.product_id == self.coffee).mapped("qty")), 6
         )
         # One purchase cancelled; the second purchase of the order is sent as
-        # "<order reference>/2" (crmcom.rewards.cancel_order_rewards).
+        # "<order reference>/2" (flows/till.cancel_redemption).
         self.assertEqual(order.crmcom_sequence, 1)
         second_reference = f"{order.pos_reference}/2"
         self.assertEqual(order.crmcom_reference, second_reference)

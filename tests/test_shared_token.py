@@ -4,6 +4,8 @@ renewed by one of them when CRM.COM refuses it, readable by no user.
 
 A process is its token cache: a new TokenCache is a new worker or server."""
 
+import psycopg2
+
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
@@ -77,3 +79,20 @@ class TestCrmcomSharedToken(CrmcomPosCase):
         self.assertTrue(logged)
         for entry in logged:
             self.assertNotIn(token, str(entry.read()[0]))
+
+    def test_a_database_error_in_the_store_never_stops_a_call(self):
+        class NoConnectionLeft:  # the registry of a database whose pool is exhausted
+            def cursor(self):
+                raise psycopg2.OperationalError("connection pool is full")
+
+        worker = CrmcomClient(
+            self.simulator.base_url,
+            web_api_key=TEST_WEB_API_KEY,
+            token_cache=TokenCache(),
+            token_store=DatabaseTokenStore(NoConnectionLeft()),
+            timeout=(2, 5),
+        )
+        with self.assertLogs("odoo.addons.pos_crmcom_rewards.models.crmcom_session_token"):
+            data = worker.show_rewards_participant({"number": ALICE["number"]})
+        self.assertEqual(data["number"], ALICE["number"])
+        self.assertEqual(self.simulator.login_count, 1)

@@ -10,7 +10,7 @@ import { roundCurrency } from "@point_of_sale/app/models/utils/currency";
  * everything returned so far so that successive refunds add up; once every item
  * is back, the refund takes what is left of the redemption. The server computes
  * the same and flags a refund that does not keep it back
- * (pos.order._crmcom_check_redemption_share).
+ * (flows/refund.py, check_redemption_share).
  *
  * The share is one line refunding the redemption line (``refunded_orderline_id``):
  * its quantity is the same part of the redemption line's quantity (rounded to the

@@ -115,7 +115,7 @@ patch(PosOrder.prototype, {
         };
     },
 
-    /** The lines as the server's preview_order reads them. */
+    /** The lines as the server's preview (pos.config.crmcom_preview_order) reads them. */
     crmcomPreviewLines() {
         return this.crmcomSaleLines.map((line) => ({
             product_id: line.product_id.id,
