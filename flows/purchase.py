@@ -277,7 +277,19 @@ def send_spend(order, requested):
         )
     except CrmcomError as error:
         # Applied, answer lost? The purchase says how much was spent.
-        if not error.maybe_applied or not spend_found_on_purchase(order, client):
+        if not error.maybe_applied:
+            raise
+        try:
+            found = spend_found_on_purchase(order, client)
+        except CrmcomError:
+            # Neither the spend's answer nor the purchase came back: the doubt must
+            # outlive this request, so that the next spend looks first and the
+            # payment replaces the purchase (crmcom.attempt.journal, lost spends).
+            journal._record(
+                order, "spend", order.crmcom_purchase_id, attempt=journal._spends_recorded(order)
+            )
+            raise error from None
+        if not found:
             raise
         return
     order.write(

@@ -55,6 +55,23 @@ class CrmcomAttemptJournal(models.Model):
         """Record, committed at once, that ``order``'s ``kind`` (keyed by ``key``) is
         about to be sent to CRM.COM; the row goes away after the current
         transaction commits (it stays if that transaction is lost)."""
+        row_id = self._record(order, kind, key, attempt=attempt, wallet_before=wallet_before)
+        # Gone when the current transaction commits, kept when it is lost. Here
+        # the row is not in this transaction's snapshot (its DELETE finds
+        # nothing), so it is deleted right after the commit; under Odoo's test
+        # cursor, which shares one transaction and runs no post-commit hooks, the
+        # DELETE below does it (undone with the request if the request is undone).
+        self._delete([row_id])
+        committed = self.env.cr.postcommit.data.setdefault("crmcom.attempt.journal", [])
+        if not committed:
+            self.env.cr.postcommit.add(lambda: self._forget_committed(committed))
+        committed.append(row_id)
+        return row_id
+
+    @api.model
+    def _record(self, order, kind, key, *, attempt=0, wallet_before=None):
+        """A row committed at once, kept whatever the current transaction does: what
+        CRM.COM may hold for ``order``, until a later step finds out."""
         with self.env.registry.cursor() as cr:
             cr.execute(
                 SQL(
@@ -69,18 +86,7 @@ class CrmcomAttemptJournal(models.Model):
                     fields.Datetime.now(),
                 )
             )
-            row_id = cr.fetchone()[0]
-        # Gone when the current transaction commits, kept when it is lost. Here
-        # the row is not in this transaction's snapshot (its DELETE finds
-        # nothing), so it is deleted right after the commit; under Odoo's test
-        # cursor, which shares one transaction and runs no post-commit hooks, the
-        # DELETE below does it (undone with the request if the request is undone).
-        self._delete([row_id])
-        committed = self.env.cr.postcommit.data.setdefault("crmcom.attempt.journal", [])
-        if not committed:
-            self.env.cr.postcommit.add(lambda: self._forget_committed(committed))
-        committed.append(row_id)
-        return row_id
+            return cr.fetchone()[0]
 
     @api.model
     def _forget_committed(self, row_ids):

@@ -14,12 +14,14 @@ from odoo.tests import tagged
 from odoo.tools import SQL
 
 from ..crmcom import read_purchase
+from ..crmcom_simulator import Fault
 from .committed import CommittedPosCase
 from .common import ALICE, TillCalls
 
 CREATE = "customer_events/purchases/create"
 SPEND = "customer_events/spend_requests/create"
 CANCEL = "customer_events/purchases/cancel"
+SHOW_PURCHASE = "customer_events/purchases/show"
 
 
 @tagged("post_install", "-at_install")
@@ -146,6 +148,31 @@ class TestCrmcomLostRequests(CommittedPosCase):
         self.assertEqual(self.simulator.call_count(CREATE), 1)
         self.assertEqual(self.simulator.call_count(SPEND), 1)
         self.assert_wallet_matches_order(order_id)
+
+    def test_a_spend_lost_with_its_look_up_is_never_forgotten(self):
+        # Found by tools/soak: the spend's answer is lost, then so is the purchase
+        # read that would say whether it was applied. The till deducts nothing; the
+        # doubt must outlive the request, and the payment replaces the purchase.
+        draft = self.draft_data(5)
+        [order_id] = self.sync(draft)
+        wallet_before = self.simulator.wallet_balance(ALICE["number"])
+        self.assertTrue(self.spend(draft["uuid"], 0)["ok"])  # the purchase first
+        self.simulator.inject(Fault(endpoint=SPEND, kind="drop", applied=True))
+        self.simulator.inject(Fault(endpoint=SHOW_PURCHASE, kind="malformed", times=None))
+        answer = self.spend(draft["uuid"], 4)
+        self.assertFalse(answer["ok"], answer)
+        self.assertEqual(answer["redemption_amount"], 0.0)
+        self.assertEqual(len(self.simulator.spend_requests()), 1, "CRM.COM spent")
+        self.assertEqual(self.journal(draft["uuid"])[-1][0], "spend")
+        self.simulator.clear_faults()
+        self.sync(self.paid_data(draft))  # paid in full, nothing deducted
+        self.drain()
+        [posted] = self.simulator.purchases(state="POSTED")
+        self.assertEqual(read_purchase(posted).additional_spend_amount, 0)
+        award = read_purchase(posted).award_amount
+        self.assertEqual(self.simulator.wallet_balance(ALICE["number"]), wallet_before + award)
+        self.assertEqual(self.order_states([order_id]), {order_id: "sent"})
+        self.assertEqual(self.journal(draft["uuid"]), [])
 
     def test_a_sale_paid_in_full_after_its_spend_was_lost_gets_the_wallet_back(self):
         draft = self.draft_data(5)
