@@ -20,6 +20,7 @@ Not an Odoo test (nothing here is imported by tests/).
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -376,8 +377,9 @@ class Chaos(threading.Thread):
         ],
     }
 
-    def __init__(self, servers, sim, db, plan, expire_every, start_after, gap):
+    def __init__(self, servers, sim, db, plan, expire_every, start_after, gap, pending_flag):
         super().__init__(daemon=True)
+        self.pending_flag = pending_flag
         self.servers = servers
         self.sim = sim
         self.db = db
@@ -393,7 +395,7 @@ class Chaos(threading.Thread):
         started = time.monotonic()
         last_expiry = started
         next_kill = started + self.start_after
-        armed_at = first_armed = None
+        armed, first_armed = {}, {}
         while not STOP.wait(0.1):
             now = time.monotonic()
             try:
@@ -401,21 +403,26 @@ class Chaos(threading.Thread):
                     self.sim.s.post(f"{self.sim.url}/_simulator/expire_tokens", timeout=10)
                     self.expiries += 1
                     last_expiry = now
+                if not self.plan:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.pending_flag)  # the tills may stop
                 if not self.plan or now < next_kill:
                     continue
-                kind = self.plan[0]
-                if armed_at is None or now - armed_at > 15:
-                    self.arm(kind)
-                    first_armed = now if armed_at is None else first_armed
-                    armed_at = now
-                # A till's spend first (the most to lose); any request after 45 s.
-                spend_only = kind == "http" and now - first_armed < 45
-                victim = self.find(kind, spend_only=spend_only)
-                if victim:
-                    self.kill(kind, *victim, spend_only=spend_only)
-                    self.plan.pop(0)
-                    armed_at = None
-                    next_kill = time.monotonic() + self.gap
+                for kind in dict.fromkeys(self.plan):  # each kind still planned, in order
+                    if now - armed.get(kind, -1e9) > 15:
+                        self.arm(kind)
+                        armed[kind] = now
+                        first_armed.setdefault(kind, now)
+                    # A till's spend first (the most to lose); any request after 15 s.
+                    spend_only = kind == "http" and now - first_armed[kind] < 15
+                    victim = self.find(kind, spend_only=spend_only)
+                    if victim:
+                        self.kill(kind, *victim, spend_only=spend_only)
+                        self.plan.remove(kind)
+                        armed.pop(kind)
+                        first_armed.pop(kind)
+                        next_kill = time.monotonic() + self.gap
+                        break
             except Exception as error:  # noqa: BLE001 - report, keep the soak going
                 self.errors.append(repr(error))
                 time.sleep(1)
@@ -604,7 +611,13 @@ class Till:
 
     # -- the cashier --
     def run(self, out):
-        for _ in range(self.spec["orders"]):
+        """``orders`` sales, more (up to twice as many) while the driver's kills
+        are still to be done: they need requests to kill."""
+        for count in itertools.count():
+            if count >= self.spec["orders"] and (
+                count >= 2 * self.spec["orders"] or not os.path.exists(self.spec["pending_flag"])
+            ):
+                break
             for entry in self.sale():
                 out.write(json.dumps(entry) + "\n")
                 out.flush()
@@ -1095,14 +1108,18 @@ class Soak:
                 ],
                 timeout=10,
             )
+        pending_flag = os.path.join(a.logdir, "kills-pending")
+        with open(pending_flag, "w") as flag:
+            flag.write(",".join(a.kills))
         self.chaos = Chaos(
             self.servers,
             self.sim,
             self.db,
             a.kills,
             expire_every=0 if a.no_faults else 20,
-            start_after=8,
-            gap=10,
+            start_after=5,
+            gap=8,
+            pending_flag=pending_flag,
         )
         self.chaos.start()
         spec_base = {
@@ -1113,6 +1130,7 @@ class Soak:
             "redemption_product_id": self.info["redemption_product_id"],
             "partners": self.partners,
             "orders": a.orders,
+            "pending_flag": pending_flag,
             "spend_rate": 0.35,
             "cancel_rate": 0.15,
             "dup_rate": 0.15,
@@ -1168,10 +1186,6 @@ class Soak:
             compress=not a.real_time,
             table=self.table,
         )
-        # Cron kills still planned get their chance while the sender works.
-        wait_kills = time.monotonic() + 60
-        while self.chaos.plan and self.chaos.plan[0] == "cron" and time.monotonic() < wait_kills:
-            time.sleep(1)
         STOP.set()
         self.chaos.join(15)
         self.sim.s.delete(f"{self.sim_url}/_simulator/faults", timeout=10)
@@ -1220,8 +1234,9 @@ class Soak:
             ),
             (
                 "load",
-                f"{a.tills} tills (OS processes) x {a.orders} sales in {self.load_s:.0f} s;"
-                f" {len(self.ledger)} orders in the ledgers",
+                f"{a.tills} tills (OS processes), {a.orders} sales each or more (until the"
+                f" kills are done): {len(self.ledger)} orders in the ledgers in"
+                f" {self.load_s:.0f} s",
             ),
         ]
         for key in sorted(self.till_stats):
