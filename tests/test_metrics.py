@@ -399,9 +399,13 @@ class TestCrmcomMetricsRoute(HttpCase):
         # bitmap scan), each query must be able to read its own index and nothing
         # else: a query or an index that no longer matches would read the table, or
         # all of it, on a big database. The index on every order's state could
-        # stand in for the order queries' partial index: it is dropped for the test
-        # (rolled back).
+        # stand in for the order queries' partial index, and the call log's indexes
+        # on operation and outcome give the grouping its order on a log full of
+        # recent calls (a whole test run's): they are dropped for the test (rolled
+        # back).
         self.env.cr.execute("DROP INDEX pos_order__crmcom_state_index")
+        self.env.cr.execute("DROP INDEX crmcom_call_log__operation_index")
+        self.env.cr.execute("DROP INDEX crmcom_call_log__outcome_index")
         self.env.cr.execute("SET LOCAL enable_seqscan = off")
         self.env.cr.execute("SET LOCAL enable_bitmapscan = off")
         for query, index in (

@@ -157,6 +157,8 @@ class TestCrmcomPartnerLinking(CrmcomSimulatorMixin, TransactionCase):
 
     def test_one_login_for_many_identifications(self):
         for _ in range(5):
-            self.identify("access_token", ALICE["card"])
+            self.assertTrue(self.identify("access_token", ALICE["card"])["ok"])
         self.assertEqual(self.simulator.login_count, 1)
-        self.assertEqual(self.simulator.call_count("rewards_participants/show"), 5)
+        # At least one look-up each: a read whose connection broke is sent again
+        # (on a loaded machine, now and then), never with a new login.
+        self.assertGreaterEqual(self.simulator.call_count("rewards_participants/show"), 5)
