@@ -1,10 +1,13 @@
+import contextlib
 import functools
 import logging
 import time
 
 import psycopg2
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 
 from odoo import fields, models
+from odoo.sql_db import Cursor
 from odoo.tools import SQL
 
 from ..crmcom import SharedTokenStore
@@ -59,9 +62,19 @@ class DatabaseTokenStore(SharedTokenStore):
     def __init__(self, registry):
         self.registry = registry
 
+    @contextlib.contextmanager
+    def _transaction(self):
+        """READ COMMITTED: each statement sees what the other processes committed, and
+        two processes updating the token row wait for each other instead of one of them
+        failing with a serialization error (Odoo's cursors are REPEATABLE READ)."""
+        with self.registry.cursor() as cr:
+            if isinstance(cr, Cursor):  # not a test cursor inside the test's transaction
+                cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
+            yield cr
+
     @_degrades(lambda: None)
     def load(self, key):
-        with self.registry.cursor() as cr:
+        with self._transaction() as cr:
             return _kept(cr, key)
 
     def login_once(self, key, login, *, refused=None):
@@ -79,11 +92,9 @@ class DatabaseTokenStore(SharedTokenStore):
 
     def _login_once(self, key, login, refused):
         lock = f"crmcom.session.token:{key}"
-        with self.registry.cursor() as cr:
+        with self._transaction() as cr:
             cr.execute(SQL("SELECT pg_advisory_lock(hashtext(%s))", lock))
             try:
-                # Our own cursor: the next statement sees what the lock holder committed.
-                cr.commit()  # pylint: disable=invalid-commit
                 kept = _kept(cr, key)
                 if kept and kept[0] != refused and time.time() < kept[1]:
                     return kept
@@ -98,19 +109,20 @@ class DatabaseTokenStore(SharedTokenStore):
 
     @_degrades(lambda token, renew_at: None)
     def save(self, key, token, renew_at):
-        with self.registry.cursor() as cr:
+        with self._transaction() as cr:
             _upsert(cr, key, token, renew_at)
 
     @_degrades(lambda token: None)
     def discard(self, key, token):
-        with self.registry.cursor() as cr:
+        with self._transaction() as cr:
             cr.execute(
                 SQL(
                     "UPDATE crmcom_session_token SET token = NULL, renew_at = 0"
                     " WHERE key = %s AND token = %s",
                     key,
                     token,
-                )
+                ),
+                log_exceptions=False,  # the query holds the token: never in the log
             )
 
 
@@ -129,5 +141,6 @@ def _upsert(cr, key, token, renew_at):
             key,
             token,
             renew_at,
-        )
+        ),
+        log_exceptions=False,  # the query holds the token: never in the log
     )

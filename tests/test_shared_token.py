@@ -4,6 +4,8 @@ renewed by one of them when CRM.COM refuses it, readable by no user.
 
 A process is its token cache: a new TokenCache is a new worker or server."""
 
+import threading
+
 import psycopg2
 
 from odoo.exceptions import AccessError
@@ -66,6 +68,28 @@ class TestCrmcomSharedToken(CrmcomPosCase):
         worker.show_rewards_participant({"number": ALICE["number"]})
         self.assertEqual(self.simulator.login_count, 1)
         self.assertEqual(self.stored_tokens(), [], "the worker used its own token")
+
+    def test_two_processes_changing_the_token_wait_for_each_other(self):
+        worker = self.process()
+        worker.show_rewards_participant({"number": ALICE["number"]})
+        [token] = self.stored_tokens()
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT key FROM crmcom_session_token")
+            [(key,)] = cr.fetchall()
+        store = DatabaseTokenStore(self.env.registry)
+        with self.registry.cursor() as other_process:
+            # Another process is renewing the row when this one finds the token refused.
+            other_process.execute(
+                "UPDATE crmcom_session_token SET renew_at = renew_at WHERE key = %s", [key]
+            )
+            discard = threading.Thread(target=store.discard, args=(key, token))
+            discard.start()
+            discard.join(0.5)
+            self.assertTrue(discard.is_alive(), "the discard waits for the other process")
+            other_process.commit()
+        discard.join(10)
+        self.assertFalse(discard.is_alive())
+        self.assertEqual(self.stored_tokens(), [], "the refused token is discarded, not kept")
 
     def test_no_user_reads_the_token(self):
         TillCalls(self.env).identify_customer(self.config.id, "number", ALICE["number"])
