@@ -357,6 +357,14 @@ def run_task(conf, db, *args):
 # ----------------------------------------------------------------- chaos
 
 
+# A till rings up at most this many times the sales asked while a kill is pending: a
+# kill needs a request that waits for CRM.COM at the right moment, which may take a while.
+MAX_SALES_FACTOR = 5
+# The delayed answers armed for a kill are used up by whichever request comes first
+# (often the sender's): armed again this often until the kill is done.
+REARM_AFTER = 8
+
+
 class Chaos(threading.Thread):
     """Expires the simulator's tokens every ``expire_every`` seconds and kills, one
     after the other, the workers of ``plan`` (a list of "http" / "cron") with
@@ -365,15 +373,16 @@ class Chaos(threading.Thread):
     after applying the request)."""
 
     ARM = {
-        # A till's spend: CRM.COM books the purchase / the spend, the answer is late.
+        # A till's spend: the answer waits; CRM.COM applies the request after the wait
+        # even when the worker that sent it is dead by then.
         "http": [
-            {"endpoint": "customer_events/spend_requests/create", "applied": True},
-            {"endpoint": "customer_events/purchases/create", "applied": True, "times": 2},
+            {"endpoint": "customer_events/spend_requests/create"},
+            {"endpoint": "customer_events/purchases/create", "times": 2},
         ],
         # The sender: CRM.COM books the purchase, or answers a lookup, late.
         "cron": [
-            {"endpoint": "customer_events/purchases/create", "applied": True, "times": 2},
-            {"endpoint": "customer_events/purchases/list", "applied": False},
+            {"endpoint": "customer_events/purchases/create", "times": 2},
+            {"endpoint": "customer_events/purchases/list"},
         ],
     }
 
@@ -409,7 +418,7 @@ class Chaos(threading.Thread):
                 if not self.plan or now < next_kill:
                     continue
                 for kind in dict.fromkeys(self.plan):  # each kind still planned, in order
-                    if now - armed.get(kind, -1e9) > 15:
+                    if now - armed.get(kind, -1e9) > REARM_AFTER:
                         self.arm(kind)
                         armed[kind] = now
                         first_armed.setdefault(kind, now)
@@ -431,7 +440,8 @@ class Chaos(threading.Thread):
         faults = [
             {"kind": "latency", "delay": 4.0, "times": 1, **fault} for fault in self.ARM[kind]
         ]
-        self.sim.s.post(f"{self.sim.url}/_simulator/faults", json=faults, timeout=10)
+        answer = self.sim.s.post(f"{self.sim.url}/_simulator/faults", json=faults, timeout=10)
+        answer.raise_for_status()  # a refused fault would leave the kill waiting forever
 
     def find(self, kind, spend_only=False):
         busy = self.db.busy("crmcom_till_preview" if spend_only else None)
@@ -611,11 +621,12 @@ class Till:
 
     # -- the cashier --
     def run(self, out):
-        """``orders`` sales, more (up to twice as many) while the driver's kills
+        """``orders`` sales, more (up to five times as many) while the driver's kills
         are still to be done: they need requests to kill."""
         for count in itertools.count():
             if count >= self.spec["orders"] and (
-                count >= 2 * self.spec["orders"] or not os.path.exists(self.spec["pending_flag"])
+                count >= MAX_SALES_FACTOR * self.spec["orders"]
+                or not os.path.exists(self.spec["pending_flag"])
             ):
                 break
             for entry in self.sale():
