@@ -1247,7 +1247,7 @@ class Soak:
                 "load",
                 f"{a.tills} tills (OS processes), {a.orders} sales each or more (until the"
                 f" kills are done): {len(self.ledger)} orders in the ledgers in"
-                f" {self.load_s:.0f} s",
+                f" {self.load_s:.0f} s ({len(self.ledger) / max(self.load_s, 1e-9):.1f} orders/s)",
             ),
         ]
         for key in sorted(self.till_stats):
