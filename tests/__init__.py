@@ -14,6 +14,8 @@ from . import test_pos_smoke
 from . import test_pos_spend_tour
 from . import test_readme_screenshots
 from . import test_settings
+from . import test_shared_token
 from . import test_strict_crmcom
 from . import test_till_spend
 from . import test_trust_model
+from . import test_value_hooks
