@@ -566,8 +566,9 @@ def main():
                         f"sim {latency*1000:.0f} ms, N={d['n']} pending orders"
                         + ("" if d["n"] == 5000 else " (not 5,000: --quick or --drain-n)"),
                         f"pos.order._crmcom_cron_send: {d['drain_eps']:.1f} events/s"
-                        f" ({d['drain_s']:.1f} s, {d['cron_runs']} batches of 100)",
-                        f"direct CrmcomClient.create_purchase loop: {d['direct_eps']:.1f} events/s"
+                        f" ({d['drain_s']:.1f} s, {d['cron_runs']} cron runs)",
+                        f"direct CrmcomClient.create_purchase, {d['parallel_requests']} in flight:"
+                        f" {d['direct_eps']:.1f} events/s"
                         f" ({d['direct_s']:.1f} s)",
                         f"ratio addon/direct {d['drain_eps']/d['direct_eps']:.2f};"
                         f" peak RSS during drain +{d['rss_delta_kb']/1024:.1f} MB over start"
@@ -576,8 +577,8 @@ def main():
                         f" {d['peak_in_flight']} in flight (setting {d['parallel_requests']})",
                         f"exactly one POSTED purchase: {d['exactly_one']}/{d['n']} orders;"
                         f" states {d['states']}",
-                        ("MET" if d["drain_eps"] >= 100 else "MISSED")
-                        + " (≥ 100 events/s at 50 ms)"
+                        ("MET" if d["drain_eps"] >= 140 else "MISSED")
+                        + " (≥ 140 events/s at 50 ms)"
                         if latency
                         else "—",
                     ]

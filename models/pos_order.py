@@ -545,7 +545,7 @@ class PosOrder(models.Model):
 
     @api.model
     @trust.flow
-    def _crmcom_cron_send(self, batch_size=100, *, commit=True):
+    def _crmcom_cron_send(self, batch_size=1000, *, commit=True):
         """Scheduled action: send up to ``batch_size`` due orders (their purchases,
         cancellations and waiting refunds); wakes itself up again while some remain.
         Returns how many were handled."""

@@ -13,6 +13,7 @@ from . import test_pos_identify_tour
 from . import test_pos_smoke
 from . import test_pos_spend_tour
 from . import test_readme_screenshots
+from . import test_sender_pipeline
 from . import test_settings
 from . import test_shared_token
 from . import test_strict_crmcom
