@@ -34,6 +34,25 @@ from .messages import describe_error, refusal, till_failure
 MAX_SPEND_AMOUNT = Decimal(1_000_000_000)
 PREVIEW_VALIDITY = datetime.timedelta(minutes=15)
 MAX_ORDER_LINES = 1000
+MAX_ID = 2**31 - 1
+# What a preview reads of its customer, fetched with its existence in one query.
+PARTNER_FIELDS = [
+    "company_id",
+    "partner_share",  # read by the record rule
+    "crmcom_company_id",
+    "crmcom_account_id",
+    "crmcom_account_number",
+    "crmcom_wallet_balance",
+]
+# What a till call reads of its till, fetched with its existence in one query.
+TILL_FIELDS = [
+    "company_id",
+    "crmcom_enabled",
+    "crmcom_unit_key",
+    "crmcom_unit_value",
+    "crmcom_external_system",
+    "journal_id",
+]
 
 
 def identify(config, kind, value):
@@ -178,7 +197,7 @@ def spend(config, order_uuid, amount):
     order, refused = _till_order(config, order_uuid, env._("Save the order first."))
     if refused:
         return refused
-    order._crmcom_lock_and_recover()
+    order._crmcom_recover()  # locked by _till_order
     if order.crmcom_additional_spend_amount or (order.crmcom_purchase_id and not requested):
         return _spend_answer(order, requested)
     if order.state != "draft":
@@ -233,7 +252,7 @@ def cancel_redemption(config, order_uuid):
         return refused
     if order.state != "draft":
         return refusal("invalid", missing)
-    order._crmcom_lock_and_recover()
+    order._crmcom_recover()  # locked by _till_order
     if order.crmcom_state in ("sent", "pending", "failed"):
         order.crmcom_state = "cancel_pending"
     try:
@@ -283,13 +302,22 @@ def _till(config):
             "refused", env._("Only Point of Sale users can use CRM.COM Rewards at a till.")
         )
     unknown = refusal("refused", env._("Unknown point of sale."))
-    if len(config) != 1 or not config.exists():
+    if len(config) != 1 or not _is_id(config.id):
+        return config, unknown
+    # Whether it exists (archived or not), and what the call reads of it: one query.
+    found = (
+        config.sudo()
+        .with_context(active_test=False)
+        .search_fetch([("id", "=", config.id)], TILL_FIELDS)
+    )
+    if not found:
         return config, unknown
     try:
         config.check_access("read")
     except AccessError:
         return config, unknown
-    if not (env.su or config.company_id in user.company_ids):
+    # The user's companies as Odoo caches them (env.companies reads the same).
+    if not (env.su or config.company_id.id in user._get_company_ids()):
         return config, unknown
     if not config._crmcom_active():
         return config, refusal("refused", env._("CRM.COM Rewards is off for this point of sale."))
@@ -298,11 +326,14 @@ def _till(config):
 
 def _till_order(config, order_uuid, missing):
     """The order ``order_uuid`` of ``config``, which the user may change, in the flow
-    environment: (order, None), or (None, the refusal, ``missing`` if none)."""
+    environment, its row locked (README › Design: one till request at a time per
+    order): (order, None), or (None, the refusal, ``missing`` if none)."""
     orders = config.env["pos.order"]
     order = orders.browse()
     if isinstance(order_uuid, str) and 0 < len(order_uuid) <= 64:
         order = orders.search([("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1)
+    # Locked before anything of it is read: the lock drops what was read before.
+    order._crmcom_lock()
     try:
         order.check_access("write")
     except AccessError:
@@ -325,7 +356,13 @@ def _draft_order(config, order_data):
     partner_id = order_data.get("partner_id")
     partner = env["res.partner"]
     if _is_id(partner_id):
-        partner = partner.browse(partner_id).exists()
+        # Whether it exists (archived or not), and what the call reads of it: one query.
+        found = (
+            partner.sudo()
+            .with_context(active_test=False)
+            .search_fetch([("id", "=", partner_id)], PARTNER_FIELDS)
+        )
+        partner = partner.browse(found.ids)
     if not partner or not (partner.crmcom_account_number or partner.crmcom_account_id):
         raise TillInputError(env._("Identify the CRM.COM customer first."))
     if not partner._crmcom_linked_to(config.company_id):
@@ -345,7 +382,8 @@ def _draft_order(config, order_data):
     products = env["product.product"].browse(
         list({product_id for product_id in product_ids if _is_id(product_id)})
     )
-    known = set(products.exists().ids)  # one query for all the lines
+    # One query for all the lines; the records share their prefetch (one fetch).
+    known = {product.id: product for product in products.exists()}
     lines = []
     for raw, product_id in zip(raw_lines, product_ids, strict=True):
         if not _is_id(product_id) or product_id not in known:
@@ -353,7 +391,7 @@ def _draft_order(config, order_data):
         numbers = [raw.get(key) for key in ("qty", "price_subtotal", "price_subtotal_incl")]
         if not all(_is_finite_number(number) for number in numbers):
             raise TillInputError(env._("The order holds a line without valid amounts."))
-        lines.append((products.browse(product_id), *numbers))
+        lines.append((known[product_id], *numbers))
     return uuid, partner, lines
 
 
@@ -372,7 +410,8 @@ def _spend_amount(env, value):
 
 
 def _is_id(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    # Record ids are PostgreSQL integers: a larger number names no record.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def _is_finite_number(value):
