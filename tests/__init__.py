@@ -15,5 +15,6 @@ from . import test_pos_spend_tour
 from . import test_readme_screenshots
 from . import test_settings
 from . import test_strict_crmcom
+from . import test_till_queries
 from . import test_till_spend
 from . import test_trust_model
