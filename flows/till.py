@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tools import format_amount
+from odoo.tools import SQL, format_amount
 
 from ..crmcom import (
     BACK_END_REDUCTION,
@@ -331,9 +331,19 @@ def _till_order(config, order_uuid, missing):
     orders = config.env["pos.order"]
     order = orders.browse()
     if isinstance(order_uuid, str) and 0 < len(order_uuid) <= 64:
-        order = orders.search([("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1)
-    # Locked before anything of it is read: the lock drops what was read before.
-    order._crmcom_lock()
+        # Found and locked in one statement (uuids are unique), before anything of it
+        # is read; whether the user may change it is checked next, on the record.
+        orders.flush_model(["uuid", "config_id"])
+        env = config.env
+        env.cr.execute(
+            SQL(
+                "SELECT id FROM pos_order WHERE uuid = %s AND config_id = %s FOR UPDATE",
+                order_uuid,
+                config.id,
+            )
+        )
+        order = orders.browse([row[0] for row in env.cr.fetchall()])
+        order.invalidate_recordset()  # what this transaction read of it before the lock
     try:
         order.check_access("write")
     except AccessError:
