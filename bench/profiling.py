@@ -26,6 +26,7 @@ import pstats
 import re
 import sys
 import time
+import traceback
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -95,6 +96,8 @@ class QueryLog:
             if not log.on:
                 return original(cursor, query, params, log_exceptions)
             text = query.code if hasattr(query, "code") else str(query)
+            if os.environ.get("PROFILE_STACK") and os.environ["PROFILE_STACK"] in text:
+                traceback.print_stack(limit=30)  # who runs this query
             start = time.perf_counter()
             try:
                 return original(cursor, query, params, log_exceptions)

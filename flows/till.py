@@ -44,6 +44,16 @@ PARTNER_FIELDS = [
     "crmcom_account_number",
     "crmcom_wallet_balance",
 ]
+# What building a purchase reads of the company: these columns, not the whole row.
+COMPANY_READ = [
+    "parent_path",  # the record rules of customers
+    "active",  # idem
+    "partner_id",
+    "currency_id",
+    "crmcom_redemption_product_id",
+    "crmcom_fallback_product_code",
+    "crmcom_external_system",
+]
 # What a till call reads of its till, fetched with its existence in one query.
 TILL_FIELDS = [
     "company_id",
@@ -111,8 +121,10 @@ def preview(config, order_data):
         return refused
     env = config.env
     company = config.company_id
+    company.fetch(COMPANY_READ)
     try:
         uuid, partner, lines = _draft_order(config, order_data)
+        _fetch_purchase_reads(config, env.user, [line[0] for line in lines])
         now = fields.Datetime.now()
         purchase = Purchase(
             customer=partner._crmcom_customer_identifier(company),
@@ -205,6 +217,9 @@ def spend(config, order_uuid, amount):
             "invalid", env._("This order is already paid: rewards can no longer be spent on it.")
         )
     try:
+        config.company_id.fetch(COMPANY_READ)
+        order.partner_id.fetch(PARTNER_FIELDS)
+        _fetch_purchase_reads(config, order.user_id, order.lines.product_id)
         purchase = order._crmcom_purchase()
         shown = _spend_preview(config, order, purchase)
         _check_spend(order, shown, requested)
@@ -403,6 +418,20 @@ def _draft_order(config, order_data):
             raise TillInputError(env._("The order holds a line without valid amounts."))
         lines.append((known[product_id], *numbers))
     return uuid, partner, lines
+
+
+def _fetch_purchase_reads(config, user, products):
+    """Read the columns a purchase is built from (the zone, the currency, the
+    product codes), in the user's environment: reading one field of a record
+    makes the ORM read all its columns, which is most of a preview's time."""
+    company = config.company_id
+    user.fetch(["partner_id"])
+    (user.partner_id | company.partner_id).fetch(["tz"])
+    config.journal_id.fetch(["currency_id", "company_id"])
+    (config.journal_id.currency_id | company.currency_id).fetch(["rounding", "decimal_places"])
+    products = config.env["product.product"].union(*products)
+    products.fetch(["product_tmpl_id", "default_code"])
+    products.product_tmpl_id.fetch(["crmcom_product_code"])
 
 
 def _spend_amount(env, value):
