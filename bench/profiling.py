@@ -9,6 +9,10 @@ of the table; everything it writes is rolled back.
                                                           calls, each as a fresh request
                                                           (caches dropped), with their
                                                           queries listed per table
+                                                          (PROFILE_SQL=1: the last call's
+                                                          queries in full; PROFILE_STACK=
+                                                          <text>: the stack of each query
+                                                          holding <text>)
 
 SORT is a pstats key (default cumulative; tottime is the other useful one). The
 database is tools/bench's (it needs its setup: cashier, tills, template orders).
