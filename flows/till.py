@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tools import format_amount
+from odoo.tools import SQL, format_amount
 
 from ..crmcom import (
     BACK_END_REDUCTION,
@@ -34,6 +34,35 @@ from .messages import describe_error, refusal, till_failure
 MAX_SPEND_AMOUNT = Decimal(1_000_000_000)
 PREVIEW_VALIDITY = datetime.timedelta(minutes=15)
 MAX_ORDER_LINES = 1000
+MAX_ID = 2**31 - 1
+# What a preview reads of its customer, fetched with its existence in one query.
+PARTNER_FIELDS = [
+    "company_id",
+    "partner_share",  # read by the record rule
+    "crmcom_company_id",
+    "crmcom_account_id",
+    "crmcom_account_number",
+    "crmcom_wallet_balance",
+]
+# What building a purchase reads of the company: these columns, not the whole row.
+COMPANY_READ = [
+    "parent_path",  # the record rules of customers
+    "active",  # idem
+    "partner_id",
+    "currency_id",
+    "crmcom_redemption_product_id",
+    "crmcom_fallback_product_code",
+    "crmcom_external_system",
+]
+# What a till call reads of its till, fetched with its existence in one query.
+TILL_FIELDS = [
+    "company_id",
+    "crmcom_enabled",
+    "crmcom_unit_key",
+    "crmcom_unit_value",
+    "crmcom_external_system",
+    "journal_id",
+]
 
 
 def identify(config, kind, value):
@@ -92,8 +121,10 @@ def preview(config, order_data):
         return refused
     env = config.env
     company = config.company_id
+    company.fetch(COMPANY_READ)
     try:
         uuid, partner, lines = _draft_order(config, order_data)
+        _fetch_purchase_reads(config, env.user, [line[0] for line in lines])
         now = fields.Datetime.now()
         purchase = Purchase(
             customer=partner._crmcom_customer_identifier(company),
@@ -178,7 +209,7 @@ def spend(config, order_uuid, amount):
     order, refused = _till_order(config, order_uuid, env._("Save the order first."))
     if refused:
         return refused
-    order._crmcom_lock_and_recover()
+    order._crmcom_recover()  # locked by _till_order
     if order.crmcom_additional_spend_amount or (order.crmcom_purchase_id and not requested):
         return _spend_answer(order, requested)
     if order.state != "draft":
@@ -186,6 +217,9 @@ def spend(config, order_uuid, amount):
             "invalid", env._("This order is already paid: rewards can no longer be spent on it.")
         )
     try:
+        config.company_id.fetch(COMPANY_READ)
+        order.partner_id.fetch(PARTNER_FIELDS)
+        _fetch_purchase_reads(config, order.user_id, order.lines.product_id)
         purchase = order._crmcom_purchase()
         shown = _spend_preview(config, order, purchase)
         _check_spend(order, shown, requested)
@@ -233,7 +267,7 @@ def cancel_redemption(config, order_uuid):
         return refused
     if order.state != "draft":
         return refusal("invalid", missing)
-    order._crmcom_lock_and_recover()
+    order._crmcom_recover()  # locked by _till_order
     if order.crmcom_state in ("sent", "pending", "failed"):
         order.crmcom_state = "cancel_pending"
     try:
@@ -283,13 +317,22 @@ def _till(config):
             "refused", env._("Only Point of Sale users can use CRM.COM Rewards at a till.")
         )
     unknown = refusal("refused", env._("Unknown point of sale."))
-    if len(config) != 1 or not config.exists():
+    if len(config) != 1 or not _is_id(config.id):
+        return config, unknown
+    # Whether it exists (archived or not), and what the call reads of it: one query.
+    found = (
+        config.sudo()
+        .with_context(active_test=False)
+        .search_fetch([("id", "=", config.id)], TILL_FIELDS)
+    )
+    if not found:
         return config, unknown
     try:
         config.check_access("read")
     except AccessError:
         return config, unknown
-    if not (env.su or config.company_id in user.company_ids):
+    # The user's companies as Odoo caches them (env.companies reads the same).
+    if not (env.su or config.company_id.id in user._get_company_ids()):
         return config, unknown
     if not config._crmcom_active():
         return config, refusal("refused", env._("CRM.COM Rewards is off for this point of sale."))
@@ -298,11 +341,24 @@ def _till(config):
 
 def _till_order(config, order_uuid, missing):
     """The order ``order_uuid`` of ``config``, which the user may change, in the flow
-    environment: (order, None), or (None, the refusal, ``missing`` if none)."""
+    environment, its row locked (README › Design: one till request at a time per
+    order): (order, None), or (None, the refusal, ``missing`` if none)."""
     orders = config.env["pos.order"]
     order = orders.browse()
     if isinstance(order_uuid, str) and 0 < len(order_uuid) <= 64:
-        order = orders.search([("uuid", "=", order_uuid), ("config_id", "=", config.id)], limit=1)
+        # Found and locked in one statement (uuids are unique), before anything of it
+        # is read; whether the user may change it is checked next, on the record.
+        orders.flush_model(["uuid", "config_id"])
+        env = config.env
+        env.cr.execute(
+            SQL(
+                "SELECT id FROM pos_order WHERE uuid = %s AND config_id = %s FOR UPDATE",
+                order_uuid,
+                config.id,
+            )
+        )
+        order = orders.browse([row[0] for row in env.cr.fetchall()])
+        order.invalidate_recordset()  # what this transaction read of it before the lock
     try:
         order.check_access("write")
     except AccessError:
@@ -325,7 +381,13 @@ def _draft_order(config, order_data):
     partner_id = order_data.get("partner_id")
     partner = env["res.partner"]
     if _is_id(partner_id):
-        partner = partner.browse(partner_id).exists()
+        # Whether it exists (archived or not), and what the call reads of it: one query.
+        found = (
+            partner.sudo()
+            .with_context(active_test=False)
+            .search_fetch([("id", "=", partner_id)], PARTNER_FIELDS)
+        )
+        partner = partner.browse(found.ids)
     if not partner or not (partner.crmcom_account_number or partner.crmcom_account_id):
         raise TillInputError(env._("Identify the CRM.COM customer first."))
     if not partner._crmcom_linked_to(config.company_id):
@@ -345,7 +407,8 @@ def _draft_order(config, order_data):
     products = env["product.product"].browse(
         list({product_id for product_id in product_ids if _is_id(product_id)})
     )
-    known = set(products.exists().ids)  # one query for all the lines
+    # One query for all the lines; the records share their prefetch (one fetch).
+    known = {product.id: product for product in products.exists()}
     lines = []
     for raw, product_id in zip(raw_lines, product_ids, strict=True):
         if not _is_id(product_id) or product_id not in known:
@@ -353,8 +416,22 @@ def _draft_order(config, order_data):
         numbers = [raw.get(key) for key in ("qty", "price_subtotal", "price_subtotal_incl")]
         if not all(_is_finite_number(number) for number in numbers):
             raise TillInputError(env._("The order holds a line without valid amounts."))
-        lines.append((products.browse(product_id), *numbers))
+        lines.append((known[product_id], *numbers))
     return uuid, partner, lines
+
+
+def _fetch_purchase_reads(config, user, products):
+    """Read the columns a purchase is built from (the zone, the currency, the
+    product codes), in the user's environment: reading one field of a record
+    makes the ORM read all its columns, which is most of a preview's time."""
+    company = config.company_id
+    user.fetch(["partner_id"])
+    (user.partner_id | company.partner_id).fetch(["tz"])
+    config.journal_id.fetch(["currency_id", "company_id"])
+    (config.journal_id.currency_id | company.currency_id).fetch(["rounding", "decimal_places"])
+    products = config.env["product.product"].union(*products)
+    products.fetch(["product_tmpl_id", "default_code"])
+    products.product_tmpl_id.fetch(["crmcom_product_code"])
 
 
 def _spend_amount(env, value):
@@ -372,7 +449,8 @@ def _spend_amount(env, value):
 
 
 def _is_id(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    # Record ids are PostgreSQL integers: a larger number names no record.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def _is_finite_number(value):

@@ -1,3 +1,4 @@
+import contextlib
 import json
 from datetime import timedelta
 
@@ -85,6 +86,30 @@ class CrmcomCallLog(models.Model):
         )
 
     @api.model
+    @contextlib.contextmanager
+    def _one_insert(self):
+        """Within: the CRM.COM calls made on this cursor are kept, then logged in one
+        insert when the block ends (a till call makes one or two). Nested blocks
+        join the outer one. On an exception nothing is logged: the request's
+        transaction, which would hold the entries, is lost anyway."""
+        data = self.env.cr.precommit.data
+        if PENDING_KEY in data:
+            yield
+            return
+        pending = data[PENDING_KEY] = []
+        try:
+            yield
+        finally:
+            del data[PENDING_KEY]
+        if pending:
+            self._record_calls(pending)
+
+    @api.model
+    def _pending(self):
+        """The list this cursor's calls go to inside ``_one_insert``, else None."""
+        return self.env.cr.precommit.data.get(PENDING_KEY)
+
+    @api.model
     def _gc_old_entries(self):
         """Scheduled action: drop entries older than each company's retention."""
         for company in self.env["res.company"].sudo().search([]):
@@ -93,6 +118,9 @@ class CrmcomCallLog(models.Model):
                 [("company_id", "=", company.id), ("create_date", "<", limit)]
             ).unlink()
 
+
+# Key of the calls waiting for _one_insert in the cursor's precommit data.
+PENDING_KEY = "crmcom.call.log.pending"
 
 # Where CRM.COM requests and answers carry a customer's card, phone or e-mail.
 PERSONAL_KEYS = frozenset(

@@ -42,7 +42,8 @@ class CrmcomTillPreview(models.Model):
         ]
         if purchase_digest is not None:
             domain.append(("purchase_digest", "=", purchase_digest))
-        return self.search(domain, limit=1)
+        # Found and read in one query (a spend reads every limit of it).
+        return self.search_fetch(domain, list(self._fields), limit=1)
 
     @api.model
     def _gc_old_previews(self):

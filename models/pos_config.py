@@ -88,28 +88,33 @@ class PosConfig(models.Model):
     # ------------------------------------------------------------ till calls
     # The till calls these on its own pos.config record (``[[config.id], ...]``), as
     # pos_loyalty does; each answers ``{"ok": False, "reason", "message"}`` rather
-    # than raising, so that the sale always goes on.
+    # than raising, so that the sale always goes on. Each logs its CRM.COM calls in
+    # one insert.
 
     def crmcom_identify_customer(self, kind, value):
         """Identify the customer by access token, number or id (guide step 1)."""
-        return till.identify(self, kind, value)
+        with self.env["crmcom.call.log"]._one_insert():
+            return till.identify(self, kind, value)
 
     def crmcom_preview_order(self, order_data):
         """The rewards panel: what CRM.COM would award and let the customer spend."""
-        return till.preview(self, order_data)
+        with self.env["crmcom.call.log"]._one_insert():
+            return till.preview(self, order_data)
 
     def crmcom_spend_rewards(self, order_uuid, amount):
         """Spend ``amount`` of the wallet on the till's saved draft ``order_uuid``."""
-        return till.spend(self, order_uuid, amount)
+        with self.env["crmcom.call.log"]._one_insert():
+            return till.spend(self, order_uuid, amount)
 
     def crmcom_cancel_redemption(self, order_uuid):
         """Cancel the redemption of the till's saved draft ``order_uuid``."""
-        return till.cancel_redemption(self, order_uuid)
+        with self.env["crmcom.call.log"]._one_insert():
+            return till.cancel_redemption(self, order_uuid)
 
     def _crmcom_active(self):
         """CRM.COM Rewards is on for this till (and for its company)."""
         self.ensure_one()
-        return self.crmcom_enabled and self.company_id.crmcom_enabled
+        return self.crmcom_enabled and self.company_id._crmcom_settings().crmcom_enabled
 
     def _crmcom_unit_identifier(self):
         self.ensure_one()

@@ -1,6 +1,6 @@
 from urllib.parse import urlsplit
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, ValidationError
 
 from ..crmcom import POOL_SIZE as MAX_PARALLEL_REQUESTS
@@ -12,6 +12,18 @@ from .crmcom_session_token import DatabaseTokenStore
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Secrets: readable and writable by administrators only (invariant "secrets stay home").
 SECRET_GROUP = "base.group_system"
+# What a client is built from: read once per process (see _crmcom_settings).
+CLIENT_SETTINGS = (
+    "crmcom_enabled",
+    "crmcom_base_url",
+    "crmcom_auth_method",
+    "crmcom_web_api_key",
+    "crmcom_username",
+    "crmcom_password",
+    "crmcom_organisation",
+    "crmcom_connect_timeout",
+    "crmcom_read_timeout",
+)
 
 
 class ResCompany(models.Model):
@@ -72,6 +84,14 @@ class ResCompany(models.Model):
         " backlog (after an outage, say). Lower it if CRM.COM limits the requests of"
         " your organisation.",
     )
+
+    def write(self, vals):
+        result = super().write(vals)
+        if any(name in CLIENT_SETTINGS for name in vals):
+            # Every process drops its copy (Odoo signals the others after commit,
+            # and undoes a rolled-back write's copy).
+            self.env.registry.clear_cache()
+        return result
 
     @api.constrains("crmcom_base_url")
     def _check_crmcom_base_url(self):
@@ -140,7 +160,7 @@ class ResCompany(models.Model):
 
         Raises CrmcomConfigurationError when the settings are incomplete."""
         self.ensure_one()
-        settings = self.sudo()
+        settings = self._crmcom_settings()
         if not settings.crmcom_enabled:
             raise CrmcomConfigurationError(
                 _("CRM.COM Rewards is not enabled for %(company)s.", company=self.name)
@@ -166,6 +186,9 @@ class ResCompany(models.Model):
                 "organisation": settings.crmcom_organisation,
             }
         if calls is None:
+            # Inside a till call: logged with the call's other CRM.COM calls, in one go.
+            calls = self.env["crmcom.call.log"]._pending()
+        if calls is None:
             log = self.env["crmcom.call.log"]
 
             def on_call(record):
@@ -184,6 +207,17 @@ class ResCompany(models.Model):
             on_call=on_call,
             **credentials,
         )
+
+    def _crmcom_settings(self):
+        """This company's client settings (CLIENT_SETTINGS as attributes), read from
+        the database once per process, not at every till call."""
+        self.ensure_one()
+        return _Settings(self._crmcom_settings_values())
+
+    @tools.ormcache("self.id")
+    def _crmcom_settings_values(self):
+        company = self.sudo()
+        return tuple(company[name] for name in CLIENT_SETTINGS)
 
     def _crmcom_test_connection(self):
         """Log in with this company's settings and say how it went, in plain words."""
@@ -221,3 +255,16 @@ class ResCompany(models.Model):
         with CRM.COM on."""
         companies = self.sudo().search([("crmcom_enabled", "=", True)])
         return max(companies.mapped("crmcom_parallel_requests") or [1])
+
+
+class _Settings:
+    """The cached settings of a company, read-only."""
+
+    __slots__ = CLIENT_SETTINGS
+
+    def __init__(self, values):
+        for name, value in zip(CLIENT_SETTINGS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("CRM.COM settings are changed on the company")

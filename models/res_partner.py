@@ -2,7 +2,7 @@ import datetime
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, float_compare
 
 from ..crmcom import CrmcomError, read_participant, rewards_participant_identifier
 from ..flows.errors import CrmcomOrderError, RewardsError, TillInputError
@@ -13,6 +13,10 @@ IDENTIFIER_KINDS = ("access_token", "number", "id")
 MAX_IDENTIFIER_LENGTH = 200
 # An access token's "last used" is kept to the hour (not rewritten at every scan).
 TOKEN_USE_PRECISION = datetime.timedelta(hours=1)
+# So is the time the wallet balance was read, while the balance stays the same: an
+# identification writes no partner row then (none to wait for when two tills
+# identify the same customer at once).
+WALLET_READ_PRECISION = datetime.timedelta(hours=1)
 
 # The partner's CRM.COM identity: who awards and spends go to. Set by the
 # identification flows, or by Point of Sale managers (README, Trust model).
@@ -34,6 +38,13 @@ LINK_FIELDS = (
     "crmcom_account_id",
     "crmcom_account_number",
 )
+# What an identification reads of the customer it finds.
+PARTNER_LINK_READ = [
+    "crmcom_company_id",
+    *LINK_FIELDS,
+    "crmcom_wallet_balance",
+    "crmcom_wallet_read_at",
+]
 
 
 class ResPartner(models.Model):
@@ -69,7 +80,10 @@ class ResPartner(models.Model):
         string="CRM.COM Wallet Balance", digits=(16, 2), copy=False, readonly=True
     )
     crmcom_wallet_read_at = fields.Datetime(
-        string="Wallet Balance Read On", copy=False, readonly=True
+        string="Wallet Balance Read On",
+        copy=False,
+        readonly=True,
+        help="When CRM.COM last gave this balance, to the hour while it stays the same.",
     )
 
     _sql_constraints = [
@@ -203,7 +217,8 @@ class ResPartner(models.Model):
             ("company_id", "in", [company.id, False]),
         ]
         by_id = [("crmcom_participant_id", "=", participant.id), *members]
-        partner = partners.search(by_id, limit=1)
+        # Found with what is compared below, in one query.
+        partner = partners.search_fetch(by_id, PARTNER_LINK_READ, limit=1)
         if not partner:
             # Serialises concurrent linking of the same participant until commit
             # (only needed when the customer may be linked or created here).
@@ -213,7 +228,7 @@ class ResPartner(models.Model):
                     f"crmcom:{company.id}:{participant.id}",
                 )
             )
-            partner = partners.search(by_id, limit=1)
+            partner = partners.search_fetch(by_id, PARTNER_LINK_READ, limit=1)
         if not partner and token:
             partner = (
                 self.env["crmcom.access.token"]
@@ -266,8 +281,19 @@ class ResPartner(models.Model):
         return partner.sudo(False)
 
     def _crmcom_write_wallet(self, wallet):
-        # The wallet snapshot changes at every identification: a plain UPDATE, as a
-        # partner's write costs the cashier 10 ms or more (nothing depends on it).
+        # Unchanged (same balance, read within the hour): nothing to write.
+        read_at = self.crmcom_wallet_read_at
+        if (
+            read_at
+            and float_compare(
+                self.crmcom_wallet_balance, wallet["crmcom_wallet_balance"], precision_digits=2
+            )
+            == 0
+            and wallet["crmcom_wallet_read_at"] - read_at < WALLET_READ_PRECISION
+        ):
+            return
+        # A plain UPDATE, as a partner's write costs the cashier 10 ms or more
+        # (nothing depends on the snapshot).
         self.flush_model(list(wallet))
         self.env.cr.execute(
             SQL(
@@ -283,8 +309,10 @@ class ResPartner(models.Model):
     def _crmcom_remember_token(self, code):
         """This customer is known by the access token ``code`` from now on."""
         tokens = self.env["crmcom.access.token"].sudo()
-        known = tokens.search(
-            [("code", "=", code), ("company_id", "=", self.crmcom_company_id.id)], limit=1
+        known = tokens.search_fetch(
+            [("code", "=", code), ("company_id", "=", self.crmcom_company_id.id)],
+            ["partner_id", "last_used"],
+            limit=1,
         )
         now = fields.Datetime.now()
         if not known:
