@@ -1,4 +1,7 @@
+import contextlib
 import datetime
+
+from psycopg2 import errors as pg_errors
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -293,17 +296,25 @@ class ResPartner(models.Model):
         ):
             return
         # A plain UPDATE, as a partner's write costs the cashier 10 ms or more
-        # (nothing depends on the snapshot).
+        # (nothing depends on the snapshot). Another till storing this wallet at the
+        # same moment wins: this one neither waits for its lock nor fails on its
+        # commit (a serialization error would make Odoo run the request again).
         self.flush_model(list(wallet))
-        self.env.cr.execute(
-            SQL(
-                "UPDATE res_partner SET crmcom_wallet_balance = %s, crmcom_wallet_read_at = %s"
-                " WHERE id = %s",
-                wallet["crmcom_wallet_balance"],
-                wallet["crmcom_wallet_read_at"],
-                self.id,
+        with (
+            contextlib.suppress(pg_errors.SerializationFailure),
+            self.env.cr.savepoint(flush=False),
+        ):
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE res_partner SET crmcom_wallet_balance = %s,"
+                    " crmcom_wallet_read_at = %s WHERE id IN"
+                    " (SELECT id FROM res_partner WHERE id = %s FOR UPDATE SKIP LOCKED)",
+                    wallet["crmcom_wallet_balance"],
+                    wallet["crmcom_wallet_read_at"],
+                    self.id,
+                ),
+                log_exceptions=False,
             )
-        )
         self.invalidate_recordset(list(wallet))
 
     def _crmcom_remember_token(self, code):

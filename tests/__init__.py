@@ -17,6 +17,7 @@ from . import test_sender_pipeline
 from . import test_settings
 from . import test_shared_token
 from . import test_strict_crmcom
+from . import test_till_concurrency
 from . import test_till_queries
 from . import test_till_spend
 from . import test_trust_model
