@@ -66,6 +66,9 @@ class CommittedPosCase(CrmcomSimulatorMixin, TransactionCase):
                 company.sudo().read(list(COMPANY_FIELDS))[0],
             )
             cls.committed["cron_trigger_max"] = _max_id(cr, "ir_cron_trigger")
+            # Calls logged before an order or a customer is known (an identification)
+            # name neither: everything logged after this id is the class's.
+            cls.committed["call_log_max"] = _max_id(cr, "crmcom_call_log")
             company.sudo().write(
                 {
                     "crmcom_enabled": True,
@@ -162,8 +165,9 @@ class CommittedPosCase(CrmcomSimulatorMixin, TransactionCase):
                 cr.execute("SELECT id FROM pos_order WHERE session_id = %s", [session_id])
                 order_ids = [row[0] for row in cr.fetchall()]
                 cr.execute(
-                    "DELETE FROM crmcom_call_log WHERE pos_order_id = ANY(%s) OR partner_id = %s",
-                    [order_ids, committed.get("partner")],
+                    "DELETE FROM crmcom_call_log"
+                    " WHERE pos_order_id = ANY(%s) OR partner_id = %s OR id > %s",
+                    [order_ids, committed.get("partner"), committed.get("call_log_max")],
                 )
                 for model, ids in (("pos.order", order_ids), ("pos.session", [session_id])):
                     cr.execute(
