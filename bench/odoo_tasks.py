@@ -140,23 +140,14 @@ def setup(env, url):
         "partners": people,
     }
     for key, enabled in (("on", True), ("off", False)):
-        journal, pm_ids = env["pos.config"]._create_journal_and_payment_methods(
-            cash_journal_vals={"name": f"Cash Bench {key.upper()}", "show_on_dashboard": False}
+        config, cash = _create_till(
+            env,
+            f"Bench till {key.upper()}",
+            f"Cash Bench {key.upper()}",
+            enabled=enabled,
+            unit_value="SHOP1",
+            external_system="ODOO-BENCH",
         )
-        config = env["pos.config"].create(
-            {
-                "name": f"Bench till {key.upper()}",
-                "journal_id": journal.id,
-                "payment_method_ids": pm_ids,
-                "crmcom_enabled": enabled,
-                "crmcom_unit_key": "alternative_code",
-                "crmcom_unit_value": "SHOP1",
-                "crmcom_external_system": "ODOO-BENCH",
-            }
-        )
-        cash = config.payment_method_ids.filtered(
-            lambda pm: pm.is_cash_count and not pm.split_transactions
-        )[:1]
         info[key] = {
             "config_id": config.id,
             "session_id": _open_session(env, config, cashier.id),
@@ -165,6 +156,29 @@ def setup(env, url):
         }
     ICP.set_param("pos_crmcom_bench.info", json.dumps(info))
     return info
+
+
+def _create_till(env, name, cash_journal, *, enabled, unit_value, external_system):
+    """A till with a cash journal of its own, CRM.COM Rewards on or off at the
+    simulator's unit ``unit_value``: (pos.config, its cash payment method)."""
+    journal, pm_ids = env["pos.config"]._create_journal_and_payment_methods(
+        cash_journal_vals={"name": cash_journal, "show_on_dashboard": False}
+    )
+    config = env["pos.config"].create(
+        {
+            "name": name,
+            "journal_id": journal.id,
+            "payment_method_ids": pm_ids,
+            "crmcom_enabled": enabled,
+            "crmcom_unit_key": "alternative_code",
+            "crmcom_unit_value": unit_value,
+            "crmcom_external_system": external_system,
+        }
+    )
+    cash = config.payment_method_ids.filtered(
+        lambda pm: pm.is_cash_count and not pm.split_transactions
+    )[:1]
+    return config, cash
 
 
 def _open_session(env, config, cashier_id):

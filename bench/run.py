@@ -19,11 +19,11 @@ import sys
 import tempfile
 import time
 import uuid as uuidlib
-from datetime import datetime, timezone
 
 import requests
 
 import metrics_phase
+from till_payload import order_line, sync_payload
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -223,58 +223,14 @@ class Sim:
 
 
 def order_payload(info, till, partner_id, lines, state="paid"):
-    """What the till sends to pos.order.sync_from_ui (as point_of_sale's
-    TestPoSCommon.create_ui_order_data builds it), without taxes."""
-    t = info[till]
-    uid = str(uuidlib.uuid4())
+    """What ``till`` ("on" / "off") sends to pos.order.sync_from_ui for ``lines``
+    ((product id, quantity) of the coffee and the sandwich)."""
     prices = {info["coffee_id"]: 4.0, info["sandwich_id"]: 7.5}
-    order_lines = []
-    for product_id, qty in lines:
-        total = prices[product_id] * qty
-        order_lines.append(
-            [
-                0,
-                0,
-                {
-                    "id": int.from_bytes(os.urandom(3), "big"),
-                    "pack_lot_ids": [],
-                    "price_unit": prices[product_id],
-                    "product_id": product_id,
-                    "price_subtotal": total,
-                    "price_subtotal_incl": total,
-                    "qty": qty,
-                    "tax_ids": [[6, 0, []]],
-                    "discount": 0.0,
-                },
-            ]
-        )
-    total = sum(line[2]["price_subtotal_incl"] for line in order_lines)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    payments = (
-        []
-        if state == "draft"
-        else [[0, 0, {"amount": total, "name": now, "payment_method_id": t["cash_pm_id"]}]]
+    order_lines = [order_line(product_id, qty, prices[product_id]) for product_id, qty in lines]
+    uid = str(uuidlib.uuid4())
+    return sync_payload(
+        info[till], info["cashier_id"], uid, partner_id, order_lines, state, sequence=2
     )
-    return {
-        "amount_paid": total if state != "draft" else 0,
-        "amount_return": 0,
-        "amount_tax": 0,
-        "amount_total": total,
-        "date_order": now,
-        "fiscal_position_id": False,
-        "pricelist_id": t["pricelist_id"],
-        "name": f"Order {uid}",
-        "last_order_preparation_change": "{}",
-        "lines": order_lines,
-        "partner_id": partner_id,
-        "session_id": t["session_id"],
-        "sequence_number": 2,
-        "payment_ids": payments,
-        "uuid": uid,
-        "user_id": info["cashier_id"],
-        "to_invoice": False,
-        "state": state,
-    }
 
 
 # ----------------------------------------------------------------- phases

@@ -32,7 +32,7 @@ import time
 import uuid as uuidlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 
 import psutil
 import psycopg2
@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from run import Rpc, Sim, free_port  # noqa: E402 - tools/bench's own helpers
 from soak_check import UNSETTLED, check  # noqa: E402
+from till_payload import order_line, sync_payload  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -537,58 +538,15 @@ class Till:
     # -- payloads --
     def line(self, product, qty, price, **extra):
         product_id = self.spec["products"][product]["id"] if product != "redemption" else None
-        return [
-            0,
-            0,
-            {
-                "id": int.from_bytes(os.urandom(3), "big"),
-                "pack_lot_ids": [],
-                "price_unit": price,
-                "product_id": extra.pop("product_id", product_id),
-                "price_subtotal": round(price * qty, 2),
-                "price_subtotal_incl": round(price * qty, 2),
-                "qty": qty,
-                "tax_ids": [[6, 0, []]],
-                "discount": 0.0,
-                **extra,
-            },
-        ]
+        return order_line(extra.pop("product_id", product_id), qty, price, **extra)
 
     def payload(self, uid, partner_id, lines, state, *, name=None, extra_lines=(), deletes=()):
-        """What the till sends to pos.order.sync_from_ui (as bench/run.py's
-        order_payload), without taxes; ``deletes``: the lines of the saved draft
-        that the paid order replaces (as tests/common.py's pay_draft)."""
-        till = self.spec["till"]
+        """What the till sends to pos.order.sync_from_ui; ``deletes``: the lines of
+        the saved draft that the paid order replaces (as tests/common.py's pay_draft)."""
         order_lines = [self.line(product, qty, price) for product, qty, price in lines]
-        order_lines += list(extra_lines)
-        total = round(sum(line[2]["price_subtotal_incl"] for line in order_lines), 2)
-        order_lines = list(deletes) + order_lines
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        payments = (
-            []
-            if state == "draft"
-            else [[0, 0, {"amount": total, "name": now, "payment_method_id": till["cash_pm_id"]}]]
-        )
-        return {
-            "amount_paid": total if state != "draft" else 0,
-            "amount_return": 0,
-            "amount_tax": 0,
-            "amount_total": total,
-            "date_order": now,
-            "fiscal_position_id": False,
-            "pricelist_id": till["pricelist_id"],
-            "name": name or f"Order {uid}",
-            "last_order_preparation_change": "{}",
-            "lines": order_lines,
-            "partner_id": partner_id or False,
-            "session_id": till["session_id"],
-            "sequence_number": 1,
-            "payment_ids": payments,
-            "uuid": uid,
-            "user_id": self.spec["cashier_id"],
-            "to_invoice": False,
-            "state": state,
-        }
+        order_lines = [*deletes, *order_lines, *extra_lines]
+        till, cashier_id = self.spec["till"], self.spec["cashier_id"]
+        return sync_payload(till, cashier_id, uid, partner_id, order_lines, state, name=name)
 
     def sync(self, data, *, duplicate=False):
         """Sync an order; with ``duplicate`` the same payload goes to both servers

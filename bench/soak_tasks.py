@@ -23,7 +23,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import odoo  # noqa: E402
 from odoo.modules.registry import Registry  # noqa: E402
 
-from odoo_tasks import _env, _open_session, set_url  # noqa: E402 - bench's own helpers
+from odoo_tasks import (  # noqa: E402 - bench's own helpers
+    _create_till,
+    _env,
+    _open_session,
+    set_url,
+)
 
 CASHIER = ("soak_cashier", "soak_cashier")
 INFO_KEY = "pos_crmcom_soak.info"
@@ -76,23 +81,14 @@ def setup(env, url, tills):
     while len(info["tills"]) < tills:
         k = len(info["tills"])
         unit = "SHOP1" if k % 2 == 0 else "SHOP2"
-        journal, pm_ids = env["pos.config"]._create_journal_and_payment_methods(
-            cash_journal_vals={"name": f"Cash Soak {k + 1}", "show_on_dashboard": False}
+        config, cash = _create_till(
+            env,
+            f"Soak till {k + 1}",
+            f"Cash Soak {k + 1}",
+            enabled=True,
+            unit_value=unit,
+            external_system="ODOO-SOAK",
         )
-        config = env["pos.config"].create(
-            {
-                "name": f"Soak till {k + 1}",
-                "journal_id": journal.id,
-                "payment_method_ids": pm_ids,
-                "crmcom_enabled": True,
-                "crmcom_unit_key": "alternative_code",
-                "crmcom_unit_value": unit,
-                "crmcom_external_system": "ODOO-SOAK",
-            }
-        )
-        cash = config.payment_method_ids.filtered(
-            lambda pm: pm.is_cash_count and not pm.split_transactions
-        )[:1]
         info["tills"].append(
             {
                 "config_id": config.id,
