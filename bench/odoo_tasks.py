@@ -330,6 +330,12 @@ def drain(registry, url, n, latency, template_ids):
             posted[p["reference_number"]] = posted.get(p["reference_number"], 0) + 1
     exactly_one = sum(1 for r in refs if posted.get(r) == 1)
     calls_drain = len(state["calls"])
+    # What the simulator measured of each purchase it served (latency included).
+    served = sorted(
+        call["duration"] * 1000
+        for call in state["calls"]
+        if call["endpoint"] == "customer_events/purchases/create"
+    )
     logins_drain = state.get("login_count")
     peak_in_flight = state.get("peak_in_flight")
 
@@ -359,6 +365,7 @@ def drain(registry, url, n, latency, template_ids):
         "peak_in_flight": peak_in_flight,
         "parallel_requests": parallel,
         "wallet_ok": wallet_ok,
+        "served_ms_p50": served[len(served) // 2] if served else None,
     }
 
 

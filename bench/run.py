@@ -525,7 +525,8 @@ def main():
                         f" ({d['drain_s']:.1f} s, {d['cron_runs']} cron runs)",
                         f"direct CrmcomClient.create_purchase, {d['parallel_requests']} in flight:"
                         f" {d['direct_eps']:.1f} events/s"
-                        f" ({d['direct_s']:.1f} s)",
+                        f" ({d['direct_s']:.1f} s); CRM.COM's own time per purchase p50"
+                        f" {d['served_ms_p50'] or 0:.1f} ms",
                         f"ratio addon/direct {d['drain_eps']/d['direct_eps']:.2f};"
                         f" peak RSS during drain +{d['rss_delta_kb']/1024:.1f} MB over start"
                         f" (peak {d['rss_peak_kb']/1024:.0f} MB)",

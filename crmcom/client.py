@@ -54,6 +54,7 @@ they are sent in that zone. Naive datetimes are still accepted: a naive
 import datetime
 import ipaddress
 import logging
+import os
 import re
 import threading
 import time
@@ -127,12 +128,22 @@ _sessions_lock = threading.Lock()
 
 
 def shared_session(base_url, *, pool_size=POOL_SIZE):
-    """One pooled session per CRM.COM host, shared by every client in the process."""
+    """One pooled session per CRM.COM host, shared by every client in the process.
+
+    The environment's proxy and CA bundle settings (``HTTPS_PROXY``, ``NO_PROXY``,
+    ``REQUESTS_CA_BUNDLE``...) are read once, when the session is made: requests
+    would read them again at every call, a fifth of a call's own time. ``~/.netrc``
+    is never read: its password must not go to CRM.COM with our token calls."""
     netloc = urlsplit(base_url)[:2]
     with _sessions_lock:
         session = _sessions.get(netloc)
         if session is None:
             session = requests.Session()
+            session.proxies = requests.utils.get_environ_proxies(base_url)
+            session.verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
+            session.trust_env = False
             # Retries are decided here, per call, never by urllib3 behind our back.
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
             session.mount("http://", adapter)

@@ -143,7 +143,7 @@ def preview(config, order_data):
         answer = read_preview(client.preview_purchase(purchase))
     except CrmcomError as error:
         return till_failure(env, error)
-    env["crmcom.till.preview"].sudo().create(
+    env["crmcom.till.preview"].sudo()._store(
         {
             "order_uuid": uuid,
             "config_id": config.id,

@@ -56,12 +56,13 @@ class CrmcomAttemptJournal(models.Model):
         about to be sent to CRM.COM; the row goes away after the current
         transaction commits (it stays if that transaction is lost)."""
         row_id = self._record(order, kind, key, attempt=attempt, wallet_before=wallet_before)
-        # Gone when the current transaction commits, kept when it is lost. Here
-        # the row is not in this transaction's snapshot (its DELETE finds
-        # nothing), so it is deleted right after the commit; under Odoo's test
-        # cursor, which shares one transaction and runs no post-commit hooks, the
-        # DELETE below does it (undone with the request if the request is undone).
-        self._delete([row_id])
+        # Gone when the current transaction commits, kept when it is lost. The row
+        # is not in this transaction's snapshot, so it is deleted right after the
+        # commit. Odoo's test cursor shares one transaction and runs no post-commit
+        # hooks: there the row is visible, and deleted with the request (undone if
+        # the request is undone).
+        if self.env.registry.in_test_mode():
+            self._delete([row_id])
         committed = self.env.cr.postcommit.data.setdefault("crmcom.attempt.journal", [])
         if not committed:
             self.env.cr.postcommit.add(lambda: self._forget_committed(committed))

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
+from .plain_insert import insert_rows
+
 
 class CrmcomCallLog(models.Model):
     """One CRM.COM call: what was asked, what came back, how long it took.
@@ -64,8 +66,9 @@ class CrmcomCallLog(models.Model):
 
     @api.model
     def _record_calls(self, calls):
-        """Store ``(CallRecord, company, order, partner)`` tuples in one go."""
-        return self.sudo().create(
+        """Store ``(CallRecord, company, order, partner)`` tuples in one INSERT."""
+        return insert_rows(
+            self.sudo(),
             [
                 {
                     "operation": record.operation,
@@ -82,7 +85,7 @@ class CrmcomCallLog(models.Model):
                     "partner_id": partner.id if partner else False,
                 }
                 for record, company, order, partner in calls
-            ]
+            ],
         )
 
     @api.model

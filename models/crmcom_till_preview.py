@@ -2,6 +2,8 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
+from .plain_insert import insert_rows
+
 
 class CrmcomTillPreview(models.Model):
     """The last CRM.COM preview made for an order being rung up at a till.
@@ -30,6 +32,11 @@ class CrmcomTillPreview(models.Model):
     maximum_spend_amount = fields.Float(digits=(16, 2))
     wallet_balance = fields.Float(digits=(16, 2))
     allow_spending = fields.Boolean()
+
+    @api.model
+    def _store(self, values):
+        """Keep the preview of ``values`` (one plain INSERT: see plain_insert)."""
+        return insert_rows(self, [values])
 
     @api.model
     def _latest(self, order_uuid, config, purchase_digest, max_age):

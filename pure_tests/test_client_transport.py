@@ -283,6 +283,83 @@ def test_a_server_that_is_not_crmcom_is_told_apart():
         server.server_close()
 
 
+class _RecordingHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with an OK login envelope and records what it was sent."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.seen.append((self.path, self.headers.get("Authorization")))
+        body = b'{"status": {"code": "OK"}, "data": {"token": "T-FROM-HERE"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        pass
+
+
+@pytest.fixture
+def recording_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _unused_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_environment_proxy_is_used_and_no_proxy_is_honoured(recording_server, monkeypatch):
+    # Read once, when the process first talks to a host: each URL is a new host here.
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{recording_server.server_port}")
+    port = _unused_port()
+    client = CrmcomClient(
+        f"http://127.0.0.1:{port}", web_api_key=WEB_API_KEY, token_cache=TokenCache()
+    )
+    assert client.login() == "T-FROM-HERE"
+    assert recording_server.seen[0][0] == (
+        f"http://127.0.0.1:{port}/crmapi/rest/v2/authentication/web_api_key/token"
+    )
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    bypassed = CrmcomClient(
+        f"http://127.0.0.1:{_unused_port()}",
+        web_api_key=WEB_API_KEY,
+        token_cache=TokenCache(),
+        retry_backoff=0,
+    )
+    with pytest.raises(CrmcomConnectionError, match="cannot be reached"):
+        bypassed.login()
+    assert len(recording_server.seen) == 1
+
+
+def test_netrc_credentials_never_go_to_crmcom(recording_server, monkeypatch, tmp_path):
+    for name in ("http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password NETRC-SECRET\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    client = CrmcomClient(
+        f"http://127.0.0.1:{recording_server.server_port}",
+        username=USERNAME,
+        password=PASSWORD,
+        organisation=ORGANISATION,
+        token_cache=TokenCache(),
+    )
+    client.call("rewards_participants/show", {"identifier": {"number": "RP1"}})
+    assert [auth for _path, auth in recording_server.seen] == [None, None]
+
+
 # ----------------------------------------------------------------- configuration
 
 

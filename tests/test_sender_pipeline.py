@@ -3,6 +3,7 @@
 is claimed and its requests queued on a cursor of its own while the chunk before
 is in flight. What can go wrong there, on committed data (see committed.py)."""
 
+import sys
 import threading
 import time
 
@@ -10,6 +11,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..crmcom_simulator import Fault
+from ..flows import sender
 from .committed import THREAD_TIMEOUT, CommittedPosCase
 
 CREATE = "customer_events/purchases/create"
@@ -129,6 +131,30 @@ class TestCrmcomSenderPipeline(CommittedPosCase):
             "SELECT crmcom_purchase_id FROM pos_order WHERE id = ANY(%s)", [order_ids]
         )
         self.assertEqual({row[0] for row in stored}, {p["id"] for p in self.simulator.purchases()})
+
+    def test_threads_take_turns_quickly_while_a_sender_runs(self):
+        # The answers in flight are read within a millisecond of their arrival,
+        # while senders run; then the process switches as it did before.
+        before = sys.getswitchinterval()
+        self.assertGreater(before, sender.THREAD_SWITCH_INTERVAL)
+        datas, _order_ids = self.sell(CHUNK)
+        self.simulator.inject(Fault(endpoint=CREATE, kind="latency", delay=0.5, times=None))
+        worker = threading.Thread(target=self.run_worker, daemon=True)
+        seen = set()
+        # A second sender of the process (another cron thread) overlaps the first.
+        with sender._quick_thread_switches():
+            worker.start()
+            deadline = time.monotonic() + THREAD_TIMEOUT
+            while worker.is_alive() and time.monotonic() < deadline:
+                seen.add(sys.getswitchinterval())
+                time.sleep(0.01)
+            worker.join(THREAD_TIMEOUT)
+            self.assertFalse(worker.is_alive(), "the worker is stuck")
+            # The other sender still runs: still quick.
+            self.assertEqual(sys.getswitchinterval(), sender.THREAD_SWITCH_INTERVAL)
+        self.assertEqual(seen, {sender.THREAD_SWITCH_INTERVAL})
+        self.assertEqual(sys.getswitchinterval(), before)
+        self.assert_one_purchase_each(datas)
 
     def wait_for_two_chunks_in_flight(self, order_ids):
         """The two backends of this database (but the asking one) that hold rows of
