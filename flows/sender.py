@@ -38,7 +38,7 @@ PAID_STATES = ("paid", "done", "invoiced")
 # While the sender runs, a thread whose CRM.COM answer has come takes Python's lock
 # from the thread preparing the next chunk within this (seconds), not Python's 5 ms:
 # every request in flight was waiting that long for its answer to be read.
-THREAD_SWITCH_INTERVAL = 0.001
+THREAD_SWITCH_INTERVAL = 0.0005
 
 
 # ------------------------------------------------------------------ payment

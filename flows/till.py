@@ -422,13 +422,18 @@ def _draft_order(config, order_data):
 
 def _fetch_purchase_reads(config, user, products):
     """Read the columns a purchase is built from (the zone, the currency, the
-    product codes), in the user's environment: reading one field of a record
-    makes the ORM read all its columns, which is most of a preview's time."""
+    product codes): reading one field of a record makes the ORM read all its
+    columns, which is most of a preview's time. The products as the user (their
+    record rules apply); the rest without access checks."""
     company = config.company_id
+    # The cashier's zone and the till's currencies: records any till user may read,
+    # whose values leave only in the purchase.
+    user = user.sudo()
     user.fetch(["partner_id"])
     (user.partner_id | company.partner_id).fetch(["tz"])
-    config.journal_id.fetch(["currency_id", "company_id"])
-    (config.journal_id.currency_id | company.currency_id).fetch(["rounding", "decimal_places"])
+    journal = config.journal_id.sudo()
+    journal.fetch(["currency_id", "company_id"])
+    (journal.currency_id | company.currency_id).sudo().fetch(["rounding", "decimal_places"])
     products = config.env["product.product"].union(*products)
     products.fetch(["product_tmpl_id", "default_code"])
     products.product_tmpl_id.fetch(["crmcom_product_code"])

@@ -33,6 +33,9 @@ class TestCrmcomCallLog(CrmcomSimulatorMixin, TransactionCase):
         self.assertEqual(show.outcome, "OK")
         self.assertEqual(show.company_id, self.env.company)
         self.assertGreater(show.duration_ms, 0)
+        # Written by one plain INSERT: the log-access columns as the ORM sets them.
+        self.assertEqual(show.create_uid, self.env.user)
+        self.assertEqual(show.create_date, self.env.cr.now())
         request = json.loads(show.request_body)
         self.assertEqual(request["token"], "***")
         self.assertEqual(request["rewards_participant_identifier"], {"number": ALICE["number"]})

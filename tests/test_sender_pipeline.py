@@ -133,7 +133,7 @@ class TestCrmcomSenderPipeline(CommittedPosCase):
         self.assertEqual({row[0] for row in stored}, {p["id"] for p in self.simulator.purchases()})
 
     def test_threads_take_turns_quickly_while_a_sender_runs(self):
-        # The answers in flight are read within a millisecond of their arrival,
+        # The answers in flight are read within half a millisecond of their arrival,
         # while senders run; then the process switches as it did before.
         before = sys.getswitchinterval()
         self.assertGreater(before, sender.THREAD_SWITCH_INTERVAL)
