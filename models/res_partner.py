@@ -298,7 +298,9 @@ class ResPartner(models.Model):
         # A plain UPDATE, as a partner's write costs the cashier 10 ms or more
         # (nothing depends on the snapshot). Another till storing this wallet at the
         # same moment wins: this one neither waits for its lock nor fails on its
-        # commit (a serialization error would make Odoo run the request again).
+        # commit (a serialization error would make Odoo run the request again). NO
+        # KEY: a FOR UPDATE lock marks the row's key changed, and every transaction
+        # begun before it that names the customer (a call log, an order) then fails.
         self.flush_model(list(wallet))
         with (
             contextlib.suppress(pg_errors.SerializationFailure),
@@ -308,7 +310,7 @@ class ResPartner(models.Model):
                 SQL(
                     "UPDATE res_partner SET crmcom_wallet_balance = %s,"
                     " crmcom_wallet_read_at = %s WHERE id IN"
-                    " (SELECT id FROM res_partner WHERE id = %s FOR UPDATE SKIP LOCKED)",
+                    " (SELECT id FROM res_partner WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED)",
                     wallet["crmcom_wallet_balance"],
                     wallet["crmcom_wallet_read_at"],
                     self.id,

@@ -4,6 +4,7 @@ committed data (see committed.py): an identification never waits for another
 till's transaction nor fails on what it wrote."""
 
 import threading
+import uuid as uuid_lib
 
 from odoo import api
 from odoo.tests import tagged
@@ -55,3 +56,50 @@ class TestCrmcomTillConcurrency(CommittedPosCase):
             self.assertFalse(till.is_alive(), "the identification waited for the other till")
         till.join(THREAD_TIMEOUT)
         self.assertTrue(answers and answers[0]["ok"], answers)
+
+    def test_a_preview_does_not_fail_on_a_customer_another_till_just_changed(self):
+        # The preview and its call name the customer, whose wallet the other till
+        # stores meanwhile: with the row locked FOR UPDATE there, PostgreSQL refused
+        # these references (a key changed after this transaction began), and Odoo
+        # ran the whole request again (seen in the soak).
+        self.assertTrue(self.identify()["ok"])  # the customer is linked
+        order_uuid = str(uuid_lib.uuid4())
+        order = {
+            "uuid": order_uuid,
+            "partner_id": self.partner_id,
+            "lines": [
+                {
+                    "product_id": self.product_id,
+                    "qty": 2,
+                    "price_subtotal": 8.0,
+                    "price_subtotal_incl": 8.0,
+                }
+            ],
+        }
+        with self.registry.cursor() as cr:
+            self.make_wallet_stale(cr)  # so that the next identification stores it
+        [[calls_before]] = self.fetch_rows("SELECT COALESCE(MAX(id), 0) FROM crmcom_call_log")
+        with self.registry.cursor() as cr, self.assertNoLogs("odoo.sql_db", "ERROR"):
+            env = api.Environment(cr, self.env.uid, {})
+            # This request's snapshot begins, then another till identifies the
+            # customer, stores the wallet and commits.
+            env["res.partner"].browse(self.partner_id).crmcom_wallet_balance  # noqa: B018
+            self.assertTrue(self.identify()["ok"])
+            answer = TillCalls(env).preview_order(self.config_id, order)
+            self.assertTrue(answer["ok"], answer)
+        previews = self.fetch_rows(
+            "SELECT partner_id, total_amount FROM crmcom_till_preview WHERE order_uuid = %s",
+            [order_uuid],
+        )
+        self.assertEqual(previews, [(self.partner_id, 8.0)])
+        calls = self.fetch_rows(
+            "SELECT operation, partner_id FROM crmcom_call_log WHERE id > %s ORDER BY id",
+            [calls_before],
+        )
+        self.assertEqual(
+            calls,
+            [
+                ("rewards_participants/show", None),  # the other till's
+                ("customer_events/purchases/preview", self.partner_id),
+            ],
+        )
