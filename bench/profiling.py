@@ -42,6 +42,7 @@ from odoo.modules.registry import Registry  # noqa: E402
 import odoo_tasks  # noqa: E402  (sets up sys.path for odoo)
 import run  # noqa: E402  (the till's order payload)
 from crmcom_simulator import Simulator  # noqa: E402
+from till_payload import preview_line  # noqa: E402
 
 ALICE_CARD = "4000000000000001"  # an access token of the simulator's test scenario
 
@@ -62,14 +63,7 @@ def profiled(label, count, sort, function, flush):
 def profile_till(env, info, n, sort):
     cashier = env["res.users"].browse(info["cashier_id"])
     till = env["pos.config"].with_user(cashier).browse(info["on"]["config_id"])
-    lines = [
-        {
-            "product_id": info["coffee_id"],
-            "qty": 2,
-            "price_subtotal": 8.0,
-            "price_subtotal_incl": 8.0,
-        }
-    ]
+    lines = [preview_line(info["coffee_id"], 2, 4.0)]
     order = {"partner_id": info["partners"]["alice"], "lines": lines}
     till.crmcom_identify_customer("access_token", ALICE_CARD)  # warm up
 
@@ -149,10 +143,7 @@ def profile_calls(env, info, n, sort):
     config_id = info["on"]["config_id"]
     alice = info["partners"]["alice"]
     products = [(info["coffee_id"], 2), (info["sandwich_id"], 1)]
-    lines = [
-        {"product_id": p, "qty": q, "price_subtotal": q * pr, "price_subtotal_incl": q * pr}
-        for (p, q), pr in zip(products, (4.0, 7.5), strict=True)
-    ]
+    lines = [preview_line(p, q, price) for (p, q), price in zip(products, (4.0, 7.5), strict=True)]
     company_id = env["pos.config"].browse(config_id).company_id.id
 
     def till():

@@ -23,7 +23,7 @@ import uuid as uuidlib
 import requests
 
 import metrics_phase
-from till_payload import order_line, sync_payload
+from till_payload import order_line, preview_line, sync_payload
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -242,8 +242,7 @@ def phase_till(rpc, sim, info, n, latency):
     alice = info["partners"]["alice"]
     lines = [(info["coffee_id"], 2), (info["sandwich_id"], 1)]
     preview_lines = [
-        {"product_id": p, "qty": q, "price_subtotal": q * pr, "price_subtotal_incl": q * pr}
-        for (p, q), pr in zip(lines, (4.0, 7.5), strict=False)
+        preview_line(p, q, price) for (p, q), price in zip(lines, (4.0, 7.5), strict=True)
     ]
     res = {
         k: {"ms": [], "sim": [], "calls": [], "logins": 0, "fail": 0}

@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from run import Rpc, Sim, free_port  # noqa: E402 - tools/bench's own helpers
 from soak_check import UNSETTLED, check  # noqa: E402
-from till_payload import order_line, sync_payload  # noqa: E402
+from till_payload import order_line, preview_line, sync_payload  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -642,12 +642,7 @@ class Till:
                         "uuid": uid,
                         "partner_id": partner_id,
                         "lines": [
-                            {
-                                "product_id": self.spec["products"][product]["id"],
-                                "qty": qty,
-                                "price_subtotal": round(qty * price, 2),
-                                "price_subtotal_incl": round(qty * price, 2),
-                            }
+                            preview_line(self.spec["products"][product]["id"], qty, price)
                             for product, qty, price in lines
                         ],
                     },

@@ -1,6 +1,7 @@
 """What a till sends to ``pos.order.sync_from_ui``, as point_of_sale's
-TestPoSCommon.create_ui_order_data builds it, without taxes: shared by the
-benchmark (bench/run.py) and the soak's tills (bench/soak.py)."""
+TestPoSCommon.create_ui_order_data builds it, without taxes, and the lines of its
+rewards previews: shared by the benchmark (bench/run.py, bench/profiling.py) and the
+soak's tills (bench/soak.py)."""
 
 import os
 from datetime import datetime, timezone
@@ -24,6 +25,17 @@ def order_line(product_id, qty, price, **extra):
             **extra,
         },
     ]
+
+
+def preview_line(product_id, qty, price):
+    """A line of ``pos.config.crmcom_preview_order``'s order, without taxes."""
+    amount = round(price * qty, 2)
+    return {
+        "product_id": product_id,
+        "qty": qty,
+        "price_subtotal": amount,
+        "price_subtotal_incl": amount,
+    }
 
 
 def sync_payload(till, cashier_id, uid, partner_id, lines, state, *, name=None, sequence=1):
